@@ -1,0 +1,158 @@
+"""`enrol`: the command line of the enrolment pipeline (outputs.md, "Command line")."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from pipelines.settings import load_settings  # noqa: E402
+
+app = typer.Typer(
+    help="全民参保数据库 nightly pipeline: ingest extracts, build one file per person, publish.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", help="TOML settings file (see pipelines/settings.py)")
+]
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+
+
+def _fail(message: str) -> None:
+    """One line on stderr, exit status 1 (outputs.md: a run that could not publish)."""
+    errors.print(f"[bold red]enrol:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    inbox: Annotated[Optional[Path], typer.Option(help="folder of nightly deliveries")] = None,
+    warehouse: Annotated[Optional[Path], typer.Option(help="published DuckDB file")] = None,
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluation date YYYY-MM-DD")] = None,
+    exports: Annotated[Optional[Path], typer.Option(help="folder for worklists and reports")] = None,
+    max_reject_rate: Annotated[Optional[float], typer.Option(help="reject-rate threshold")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the nightly flow once on every delivery not yet ingested, then publish."""
+    from pipelines.flows.nightly import nightly
+    from pipelines.io.errors import describe_failure
+
+    settings = load_settings(
+        config, inbox=inbox, warehouse=warehouse, as_of=_parse_date(as_of),
+        exports=exports, max_reject_rate=max_reject_rate,
+    )
+    try:
+        summary = nightly(settings)
+    except Exception as error:  # noqa: BLE001 - one line for the operator, details in the log
+        _fail(describe_failure(error))
+    _print_summary(summary, settings.warehouse)
+
+
+def _print_summary(summary: dict, warehouse: Path) -> None:
+    table = Table(title=f"run {summary['run_id']} (as of {summary['as_of']})")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("counts")
+    for stage in summary["stages"]:
+        counts = ", ".join(f"{k}={v:,}" for k, v in stage.items() if k not in ("stage", "seconds"))
+        table.add_row(stage["stage"], f"{stage['seconds']:.2f}", counts)
+    console.print(table)
+    console.print(f"published [bold]{warehouse}[/]")
+    if summary.get("report"):
+        console.print(f"report    [bold]{summary['report']}[/]")
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="inbox folder to write")],
+    persons: Annotated[int, typer.Option(min=1, help="number of persons")] = 3000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same bytes")] = 20261122,
+    start_year: Annotated[int, typer.Option("--start-year", help="first year of history")] = 2023,
+    days: Annotated[int, typer.Option(min=1, help="number of nightly deliveries")] = 3,
+    end_date: Annotated[
+        Optional[str], typer.Option("--end-date", help="date of the last delivery YYYY-MM-DD")
+    ] = None,
+    truth: Annotated[
+        Optional[Path], typer.Option(help="where to write the ground truth (default OUT/truth)")
+    ] = None,
+) -> None:
+    """Write a synthetic inbox with realistic defects, plus its ground truth."""
+    from pipelines.synthetic import generate_inbox
+
+    options = {"truth_dir": truth} if truth else {}
+    if end_date:
+        options["end_date"] = _parse_date(end_date)
+    with console.status(f"generating {persons:,} persons"):
+        manifest = generate_inbox(
+            out=out, persons=persons, seed=seed, start_year=start_year, days=days, **options
+        )
+    console.print(f"wrote {out} ({manifest.get('persons', persons):,} persons, {days} nights)")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="read-only SQL")],
+    warehouse: Annotated[Optional[Path], typer.Option(help="published DuckDB file")] = None,
+    csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
+    limit: Annotated[int, typer.Option(help="rows to print in table mode")] = 100,
+    config: ConfigOption = None,
+) -> None:
+    """Run read-only SQL against the published warehouse and print the result."""
+    import duckdb
+
+    from pipelines.io.warehouse import WarehouseNotPublished, query_published
+
+    settings = load_settings(config, warehouse=warehouse)
+    try:
+        columns, rows = query_published(settings.warehouse, sql)
+    except WarehouseNotPublished as error:
+        _fail(str(error))
+    except duckdb.Error as error:
+        _fail(str(error).splitlines()[0])
+    if csv:
+        import csv as csv_module
+
+        writer = csv_module.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    table = Table(*columns, caption=f"{len(rows):,} rows" + (f" (first {limit})" if len(rows) > limit else ""))
+    for row in rows[:limit]:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+@app.command()
+def serve(
+    cron: Annotated[Optional[str], typer.Option(help="cron in Asia/Shanghai, default 0 2 * * *")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Serve the `nightly` deployment on its cron schedule (needs a Prefect API)."""
+    from pipelines.flows.deployment import serve_nightly
+
+    settings = load_settings(config, schedule_cron=cron)
+    serve_nightly(settings)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,65 @@
+"""Timing and counts of one run, written to ``run_log`` and ``run_stage_log``."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pipelines.io.run_store import write_run_log
+from pipelines.settings import TIMEZONE
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecorder:
+    """Collects per-stage wall seconds and row counts while the flow runs."""
+
+    as_of: date
+    started_at: datetime = field(default_factory=lambda: datetime.now(ZoneInfo(TIMEZONE)))
+    stages: list[StageRecord] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.started_at:%Y%m%dT%H%M%S}-{self.as_of.isoformat()}"
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[StageRecord]:
+        record = StageRecord(name)
+        self.stages.append(record)
+        began = time.perf_counter()
+        try:
+            yield record
+        finally:
+            record.seconds = round(time.perf_counter() - began, 3)
+
+    def count(self, result: Any) -> None:
+        """Keep the integer counts a task returned (a dict, or an object with ``counts()``)."""
+        counts = result.counts() if hasattr(result, "counts") else (result or {})
+        self.stages[-1].counts.update(
+            {key: int(value) for key, value in counts.items() if isinstance(value, int)}
+        )
+
+    def write(self, build: Path) -> None:
+        write_run_log(build, self.run_id, self.as_of, self.started_at, self.stages)
+
+    def summary(self, report: Path | None = None) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat(),
+            "report": str(report) if report else None,
+            "stages": [
+                {"stage": s.stage, "seconds": s.seconds, **s.counts} for s in self.stages
+            ],
+        }
