@@ -1,0 +1,102 @@
+"""Prefect tasks of the employee-scheme checks (issue 11): contribution findings and retirement
+readiness.
+
+Each task opens the build copy of the warehouse, reads the staged payments, runs its polars stage,
+validates the result against ``schemas/employee.py``, writes ``main.<table>`` with CREATE OR
+REPLACE and returns counts for the run log. Findings are data-quality notes, never rejections.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandera.polars as pa
+import polars as pl
+from prefect import task
+
+from pipelines.io.warehouse import connect, run_sql_file
+from pipelines.rules.loader import load_rules
+from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
+from pipelines.stages.contribution_findings import detect_contribution_findings
+from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
+from schemas.employee import ContributionFinding, RetirementReadiness
+
+PAYMENT_SQL = """
+SELECT payment_id, id_number, scheme, pooling_division, period, period_year, period_month,
+       kind, refunded_by, amount, base, employer_amount, person_amount, employer_id,
+       employer_type, paid_at
+FROM staging.tax_payment WHERE scheme = 'employee'
+"""
+WAGES_SCHEMA = {"province_code": pl.Utf8, "year": pl.Int32, "average_monthly_wage": pl.Float64}
+PERSON_SCHEMA = {"person_id": pl.Utf8, "grid_code": pl.Utf8, "name": pl.Utf8, "death_date": pl.Date}
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+        "AND database_name = current_database()",
+        [schema, table],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _read_optional(con, schema: str, table: str, wanted: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """The wanted columns of schema.table; missing columns (or a missing table) come back null."""
+    present = set(_columns(con, schema, table))
+    if not present:
+        return pl.DataFrame(schema=wanted).lazy()
+    frame = con.sql(
+        f"SELECT {', '.join(c for c in wanted if c in present)} FROM {schema}.{table}"
+    ).pl()
+    missing = [pl.lit(None, dtype).alias(c) for c, dtype in wanted.items() if c not in present]
+    return frame.with_columns(missing).select([pl.col(c).cast(t) for c, t in wanted.items()]).lazy()
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    con.register(f"{table}_frame", frame)
+    con.execute(f"CREATE OR REPLACE TABLE main.{table} AS SELECT * FROM {table}_frame")
+    con.unregister(f"{table}_frame")
+
+
+def _validated(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFrame:
+    """Validate a mart frame before it is written; a failure is a bug, so it stops the run."""
+    return model.validate(frame, lazy=True)
+
+
+@task
+def check_contributions(build: Path, as_of: date) -> dict:
+    """contribution_finding (one row per live employee contribution with a finding) and its view."""
+    rules = load_rules()
+    with connect(build) as con:
+        payments = con.sql(PAYMENT_SQL).pl().lazy()
+        wages = _read_optional(con, "reference", "average_wages", WAGES_SCHEMA)
+        findings = detect_contribution_findings(payments, rules, wages, as_of).collect()
+        findings = _validated(
+            ContributionFinding, findings.with_columns(pl.col("finding").cast(pl.Utf8))
+        )
+        _write(con, "contribution_finding", findings)
+        run_sql_file(con, "views_employee")
+    counts = findings.group_by("finding").len().rows()
+    return {"contribution_finding": findings.height, **{f"finding_{k}": n for k, n in counts}}
+
+
+@task
+def assess_retirement_readiness(build: Path, as_of: date, female_track: str | None = None) -> dict:
+    """retirement_readiness: one row per person near retirement age with too few employee months.
+
+    `female_track` picks the women's retirement-age track of retirement_age.toml (default: the
+    file's `female_track`, the 55-based cadre track).
+    """
+    rules, ages = load_rules(), load_retirement_ages()
+    with connect(build) as con:
+        payments = con.sql(PAYMENT_SQL).pl().lazy()
+        persons = _read_optional(con, "main", "person", PERSON_SCHEMA)
+        months = count_contribution_months(payments, rules, as_of)
+        cases = assess_readiness(
+            months, persons, rules, retirement_age_frame(ages, female_track),
+            ages.outreach_window_months, as_of,
+        ).collect()  # fmt: skip
+        _write(con, "retirement_readiness", _validated(RetirementReadiness, cases))
+    return {"retirement_readiness": cases.height, "employee_persons": months.collect().height}
