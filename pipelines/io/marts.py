@@ -1,0 +1,66 @@
+"""Read and write published marts (DuckDB schema ``main``) as polars frames."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from schemas.marts import TABLES
+
+
+def empty_frame(table: str) -> pl.DataFrame:
+    """An empty frame with the columns and types of ``schemas.marts.TABLES[table]``."""
+    columns = TABLES[table].to_schema().columns
+    return pl.DataFrame(schema={name: spec.dtype.type for name, spec in columns.items()})
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main") -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = $s AND table_name = $t "
+            "AND database_name = current_database()",
+            {"s": schema, "t": name},
+        ).fetchall()[0][0]
+    )
+
+
+def read_mart(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
+    """``main.<name>`` as a frame; an empty frame of the mart's schema if not built (yet)."""
+    if not table_exists(con, name):
+        return empty_frame(name)
+    return con.sql(f"SELECT * FROM main.{name}").pl()
+
+
+def read_resident_paid(con: duckdb.DuckDBPyConnection, years: list[int]) -> pl.DataFrame:
+    """(person_id, year) of every live, non-repair resident payment for ``years``."""
+    if not table_exists(con, "tax_payment", "staging"):
+        return pl.DataFrame(schema={"person_id": pl.Utf8, "year": pl.Int32})
+    return con.sql(
+        """
+        SELECT DISTINCT id_number AS person_id, period_year::INTEGER AS year
+        FROM staging.tax_payment
+        WHERE scheme = 'resident' AND kind = 'normal' AND refunded_by IS NULL
+          AND list_contains($years, period_year)
+        """,
+        params={"years": years},
+    ).pl()
+
+
+def write_mart(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> int:
+    """Replace ``main.<name>`` with ``frame``; returns the row count."""
+    con.register("_frame", frame.to_arrow())
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE main.{name} AS SELECT * FROM _frame")
+    finally:
+        con.unregister("_frame")
+    return frame.height
+
+
+def read_grid_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """grid_code → "township community" from ``reference.grids`` (empty if not loaded)."""
+    if not table_exists(con, "grids", "reference"):
+        return {}
+    rows = con.execute(
+        "SELECT grid_code, concat_ws(' ', township, community) FROM reference.grids"
+    ).fetchall()
+    return {code: name for code, name in rows if code}
