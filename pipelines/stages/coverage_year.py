@@ -1,0 +1,101 @@
+"""coverage_year: one row per person per year of the coverage line (policy.md section 2).
+
+The gap and lapse logic is the policy engine's (``pipelines.stages.coverage_line``); this
+module only assembles the mart of outputs.md around it: every person of the ``person`` table
+gets a row for each year from ``history_start_year`` to the as-of year, with the status
+(covered / lapsed / none), the months paid by the employee scheme and the pooling division of
+the year's resident payment.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from pipelines.rules.loader import RegionRules, history_start_year
+from pipelines.stages import coverage_line as line
+
+
+def _year_grid(persons: pl.LazyFrame, first_year: int, last_year: int) -> pl.LazyFrame:
+    """One row per person per year in [first_year, last_year]."""
+    return (
+        persons.select("person_id")
+        .with_columns(year=pl.int_ranges(first_year, last_year + 1, dtype=pl.Int32))
+        .explode("year")
+    )
+
+
+def count_employee_months(
+    payments: pl.LazyFrame, persons: pl.LazyFrame, as_of: date, first_year: int
+) -> pl.LazyFrame:
+    """One row per person per year with employee coverage: employee_months (eligible months
+    with a covering employee contribution, on the line up to the as-of month)."""
+    window = line.eligibility_window(persons, as_of, first_year)
+    month = line.month_index(pl.col("period_year"), pl.col("period_month"))
+    return (
+        line.live_payments_as_of(payments, as_of)
+        .filter((pl.col("scheme") == line.EMPLOYEE) & pl.col("kind").is_in(line.COVERING_KINDS))
+        .select("person_id", m=month)
+        .unique()
+        .join(window, on="person_id", how="inner")
+        .filter(pl.col("m").is_between("window_start", "window_end"))
+        .group_by("person_id", year=(pl.col("m") // 12).cast(pl.Int32))
+        .agg(employee_months=pl.len().cast(pl.Int32))
+    )
+
+
+def resident_pooling_divisions(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """One row per person per coverage year with a resident payment: the pooling division of
+    the earliest non-repair one (by paid_at, then payment_id), as section 3 chooses it."""
+    return (
+        line.live_payments_as_of(payments, as_of)
+        .filter((pl.col("scheme") == line.RESIDENT) & pl.col("kind").is_in(line.COVERING_KINDS))
+        .sort("person_id", "period_year", "paid_at", "payment_id")
+        .group_by("person_id", "period_year", maintain_order=True)
+        .first()
+        .select(
+            "person_id",
+            year=pl.col("period_year").cast(pl.Int32),
+            resident_pooling_division="pooling_division",
+        )
+    )
+
+
+def build_coverage_year(
+    payments: pl.LazyFrame, persons: pl.LazyFrame, rules: dict[str, RegionRules], as_of: date
+) -> pl.LazyFrame:
+    """One row per person per year from history_start_year to the as-of year.
+
+    payments: live payments (person_id, scheme, period_year, period_month, kind,
+    pooling_division, paid_at, payment_id); persons: person_id, birth_date, death_date,
+    home_division. Columns: person_id, year, resident_pooling_division, employee_months,
+    status (covered / lapsed / none), has_post_enrolment_lapse.
+    """
+    first_year = history_start_year(rules)
+    runs = line.build_coverage_runs(payments, persons, as_of, first_year)
+    region = line.assign_person_region(payments, persons, rules, as_of)
+    classified = line.classify_runs(runs, line.person_coverage_params(region, rules), rules)
+    # summarise_years reads `classified` twice: materialise it once rather than let the whole
+    # coverage line be computed twice (halves the stage's time at 1M persons)
+    classified = classified.collect().lazy()
+    status = line.summarise_years(classified, first_year, as_of.year)
+    return (
+        _year_grid(persons, first_year, as_of.year)
+        .join(status, on=["person_id", "year"], how="left")
+        .join(resident_pooling_divisions(payments, as_of), on=["person_id", "year"], how="left")
+        .join(
+            count_employee_months(payments, persons, as_of, first_year),
+            on=["person_id", "year"],
+            how="left",
+        )
+        .select(
+            "person_id",
+            "year",
+            "resident_pooling_division",
+            employee_months=pl.col("employee_months").fill_null(0),
+            status=pl.col("status").fill_null("none").cast(line.YEAR_STATUS),
+            has_post_enrolment_lapse=pl.col("has_post_enrolment_lapse").fill_null(False),
+        )
+        .sort("person_id", "year")
+    )
