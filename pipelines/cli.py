@@ -8,7 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
+# The embedded (temporary) Prefect server needs more than its 20 s default on a busy 2-core box.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -51,6 +53,12 @@ def run(
     as_of: Annotated[Optional[str], typer.Option("--as-of", help="evaluation date YYYY-MM-DD")] = None,
     exports: Annotated[Optional[Path], typer.Option(help="folder for worklists and reports")] = None,
     max_reject_rate: Annotated[Optional[float], typer.Option(help="reject-rate threshold")] = None,
+    shards: Annotated[
+        Optional[int], typer.Option(min=1, help="person shards for the per-person stages")
+    ] = None,
+    dask_address: Annotated[
+        Optional[str], typer.Option("--dask-address", help="Dask scheduler, tcp://host:8786")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the nightly flow once on every delivery not yet ingested, then publish."""
@@ -59,12 +67,15 @@ def run(
 
     settings = load_settings(
         config, inbox=inbox, warehouse=warehouse, as_of=_parse_date(as_of),
-        exports=exports, max_reject_rate=max_reject_rate,
+        exports=exports, max_reject_rate=max_reject_rate, shards=shards,
+        dask_address=dask_address,
     )
     try:
         summary = nightly(settings)
-    except Exception as error:  # noqa: BLE001 - one line for the operator, details in the log
-        _fail(describe_failure(error))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - a Rust panic is a BaseException too
+        _fail(describe_failure(error) + " (the last good warehouse stays published)")
     _print_summary(summary, settings.warehouse)
 
 
@@ -115,17 +126,23 @@ def query(
     warehouse: Annotated[Optional[Path], typer.Option(help="published DuckDB file")] = None,
     csv: Annotated[bool, typer.Option("--csv", help="print CSV instead of a table")] = False,
     limit: Annotated[int, typer.Option(help="rows to print in table mode")] = 100,
+    restricted: Annotated[bool, typer.Option(
+        "--restricted", help="resolve names in main (full ID numbers, names, phones)")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Run read-only SQL against the published warehouse and print the result."""
+    """Run read-only SQL against the published warehouse and print the result.
+
+    Unqualified names resolve to the masked ``analyst`` views first (issue 10); ``--restricted``
+    or a ``main.`` prefix reads the full values, for the staff cleared to see them."""
     import duckdb
 
-    from pipelines.io.warehouse import WarehouseNotPublished, query_published
+    from pipelines.io.warehouse import WarehouseCorrupt, WarehouseNotPublished, query_published
 
     settings = load_settings(config, warehouse=warehouse)
     try:
-        columns, rows = query_published(settings.warehouse, sql)
-    except WarehouseNotPublished as error:
+        columns, rows = query_published(
+            settings.warehouse, sql, search_path=None if restricted else "analyst,main")
+    except (WarehouseNotPublished, WarehouseCorrupt) as error:
         _fail(str(error))
     except duckdb.Error as error:
         _fail(str(error).splitlines()[0])
@@ -154,5 +171,27 @@ def serve(
     serve_nightly(settings)
 
 
+def main() -> None:
+    """Console entry point: run the app, then leave without interpreter teardown.
+
+    DuckDB 2.0's nanobind bindings print pages of "leaked instance" warnings when the
+    interpreter tears down after a Prefect flow has run in-process; the run itself is
+    complete and flushed by then, so the process exits directly with the app's status.
+    """
+    import atexit
+    import logging
+
+    try:
+        app()
+        status = 0
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    atexit._run_exitfuncs()  # stops Prefect's temporary server, flushes its log workers
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -16,6 +16,8 @@ from prefect import flow, get_run_logger
 
 from pipelines.flows.artifacts import publish_run_artifact
 from pipelines.flows.run_log import RunRecorder
+from pipelines.flows.sharded import run_coverage, run_policy_status
+from pipelines.flows.tasks_employee import assess_retirement_readiness, check_contributions
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
 from pipelines.flows.tasks_outputs import (
     build_worklist,
@@ -24,13 +26,12 @@ from pipelines.flows.tasks_outputs import (
     write_report,
 )
 from pipelines.flows.tasks_person import (
-    build_coverage,
     build_person,
     detect_repeat_enrolment,
     flag_coverage,
     review_identities,
 )
-from pipelines.flows.tasks_policy import compute_policy_status
+from pipelines.flows.tasks_privacy import create_masked_views
 from pipelines.flows.tasks_warehouse import (
     discard_build,
     exports_building,
@@ -56,7 +57,7 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("person"):
             recorder.count(build_person(build, as_of))
         with recorder.stage("coverage"):
-            recorder.count(build_coverage(build, as_of))
+            recorder.count(run_coverage(build, as_of, settings))
         with recorder.stage("repeat_enrolment"):
             recorder.count(detect_repeat_enrolment(build, as_of))
         with recorder.stage("flags"):
@@ -64,11 +65,15 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("identity_review"):
             recorder.count(review_identities(build))
         with recorder.stage("policy_status"):
-            recorder.count(compute_policy_status(build, as_of))
+            recorder.count(run_policy_status(build, as_of, settings))
+        with recorder.stage("employee_checks"):
+            recorder.count(check_contributions(build, as_of))
+            recorder.count(assess_retirement_readiness(build, as_of))
         with recorder.stage("worklist"):
             recorder.count(build_worklist(build, as_of))
         with recorder.stage("describe"):
             describe_warehouse(build)
+            create_masked_views(build)
         exports_aside = exports_building(settings.exports)
         with recorder.stage("exports"):
             recorder.count(export_worklists(build, exports_aside, as_of))

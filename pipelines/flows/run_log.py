@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +14,18 @@ from zoneinfo import ZoneInfo
 
 from pipelines.io.run_store import write_run_log
 from pipelines.settings import TIMEZONE
+
+
+PAUSE_AFTER_STAGE = "ENROL_FAULT_PAUSE_AFTER_STAGE"
+
+
+def _pause_for_fault_injection(stage: str) -> None:
+    """Test hook: after ``stage``, touch ``<flag file>`` and sleep, so a test can SIGKILL the run
+    at a known stage boundary. Set ``ENROL_FAULT_PAUSE_AFTER_STAGE=<stage>:<flag file>``."""
+    wanted, _, flag = os.environ.get(PAUSE_AFTER_STAGE, "").partition(":")
+    if wanted == stage and flag:
+        Path(flag).touch()
+        time.sleep(600)
 
 
 @dataclass
@@ -43,6 +56,7 @@ class RunRecorder:
             yield record
         finally:
             record.seconds = round(time.perf_counter() - began, 3)
+        _pause_for_fault_injection(name)
 
     def count(self, result: Any) -> None:
         """Keep the integer counts a task returned (a dict, or an object with ``counts()``)."""
