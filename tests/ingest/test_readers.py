@@ -1,0 +1,91 @@
+"""Reading delivered files (pipelines/io/readers.py): formats, encodings, unreadable files."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.io.readers import UnreadableFile, read_delivery
+
+from .helpers import write_csv
+
+HEADER = ["公民身份号码", "姓名", "出生日期"]
+ROWS = [["11010519491231002X", "王䶮", "1949-12-31"], ["110105491231002", "李𠮷", "19491231"]]
+
+
+def _expect(frame: pl.DataFrame) -> None:
+    assert frame.columns == ["line", *HEADER]
+    assert frame["line"].to_list() == [2, 3]
+    assert frame["姓名"].to_list() == ["王䶮", "李𠮷"]
+    assert all(dtype == pl.Utf8 for name, dtype in frame.schema.items() if name != "line")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "gz", "detected"),
+    [
+        ("utf-8", False, "utf-8"),
+        ("utf-8-sig", False, "utf-8"),  # BOM stripped from the first header
+        ("gb18030", False, "gb18030"),  # 䶮 and 𠮷 exist only in GB18030, not GBK
+        ("utf-8", True, "utf-8"),
+        ("gb18030", True, "gb18030"),
+    ],
+)
+def test_csv_encodings_detected(tmp_path: Path, encoding, gz, detected):
+    path = write_csv(tmp_path / ("x.csv.gz" if gz else "x.csv"), HEADER, ROWS, encoding, gz)
+    result = read_delivery(path)
+    assert result.encoding == detected
+    _expect(result.frame)
+
+
+def test_gbk_file_read_as_gb18030(tmp_path: Path):
+    path = write_csv(tmp_path / "x.csv", HEADER, [["1", "王小明", "1990-01-01"]], "gbk")
+    assert read_delivery(path).frame["姓名"].to_list() == ["王小明"]
+
+
+def test_quoted_field_with_comma_and_newline_keeps_record_numbering(tmp_path: Path):
+    path = write_csv(tmp_path / "x.csv", ["a", "b"], [["1", "x,\ny"], ["2", "z"]])
+    frame = read_delivery(path).frame
+    assert frame["b"].to_list() == ["x,\ny", "z"] and frame["line"].to_list() == [2, 3]
+
+
+def test_parquet_and_xlsx_read_as_text(tmp_path: Path):
+    frame = pl.DataFrame({"公民身份号码": ["11010519491231002X", "110105491231002"],
+                          "姓名": ["王䶮", "李𠮷"], "出生日期": ["1949-12-31", "19491231"]})
+    frame.write_parquet(tmp_path / "x.parquet")
+    frame.write_excel(tmp_path / "x.xlsx")
+    for name in ("x.parquet", "x.xlsx"):
+        _expect(read_delivery(tmp_path / name).frame)
+
+
+def test_parquet_typed_columns_become_contract_text(tmp_path: Path):
+    from datetime import date, datetime
+
+    pl.DataFrame({"d": [date(2026, 1, 2)], "t": [datetime(2026, 1, 2, 3, 4, 5)], "n": [380.5]}) \
+        .write_parquet(tmp_path / "x.parquet")
+    row = read_delivery(tmp_path / "x.parquet").frame.row(0, named=True)
+    assert (row["d"], row["t"], row["n"]) == ("2026-01-02", "2026-01-02 03:04:05", "380.5")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "check"),
+    [
+        ("empty.csv", b"", "file_empty"),
+        ("utf16.csv", "姓名,出生日期\n王,1990-01-01\n".encode("utf-16"), "file_encoding"),
+        ("latin.csv", b"name\n\xff\xfe\x80\n", "file_encoding"),
+        ("trunc.csv.gz", gzip.compress("a,b\n1,2\n".encode() * 1000)[:-40], "file_unreadable"),
+        ("notgz.csv.gz", b"a,b\n1,2\n", "file_unreadable"),
+        ("bad.parquet", b"PAR1 not really parquet", "file_unreadable"),
+        ("bad.xlsx", b"PK\x03\x04 not a workbook", "file_unreadable"),
+        ("x.txt", b"a\n1\n", "file_name"),
+    ],
+)
+def test_unreadable_files_rejected_with_reason(tmp_path: Path, name, content, check):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFile) as caught:
+        read_delivery(path)
+    assert caught.value.check == check
+    assert name in caught.value.reason
