@@ -19,9 +19,9 @@ PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 TRIGGER = textwrap.dedent(
     """
-    import asyncio, sys
+    import asyncio, sys, time
+    from prefect.exceptions import ObjectNotFound
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.deployments import run_deployment
 
     for _ in range(240):  # the served process registers the deployment when it starts
@@ -30,17 +30,16 @@ TRIGGER = textwrap.dedent(
                 "inbox": sys.argv[1], "warehouse": sys.argv[2], "exports": sys.argv[3],
                 "as_of": "2026-11-20"}}, timeout=600)
             break
-        except Exception as error:
-            if "not found" not in str(error).lower():
-                raise
-            import time; time.sleep(0.5)
+        except ObjectNotFound:
+            time.sleep(0.5)
     print("STATE", run.state.type.value)
 
     async def artifacts():
-        async with get_client() as client:
-            found = await client.read_artifacts(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
-            return [a.key for a in found], [a.data for a in found]
+        async with get_client() as client:  # the REST filter: 3.8.8's typed client sends nulls
+            response = await client._client.post("/artifacts/filter", json={
+                "flow_runs": {"id": {"any_": [str(run.id)]}}, "limit": 10, "offset": 0})
+            found = response.json()
+            return [a["key"] for a in found], [a["data"] for a in found]
     keys, data = asyncio.run(artifacts())
     print("ARTIFACTS", keys)
     print("DATA", data[0] if data else "")
@@ -87,17 +86,21 @@ def test_served_deployment_runs_and_publishes_its_artifact(tmp_path: Path) -> No
     served = None
     try:
         _wait_healthy(api, server)
+        served_log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed with the process
         served = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "serve"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=served_log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         trigger = subprocess.run(
             [sys.executable, "-c", TRIGGER, str(SAMPLE_INBOX),
              str(tmp_path / "warehouse.duckdb"), str(tmp_path / "exports")],
             env=env, capture_output=True, text=True, timeout=900,
         )
-        assert "STATE COMPLETED" in trigger.stdout, trigger.stdout[-2000:] + trigger.stderr[-3000:]
-        assert "nightly-run-summary" in trigger.stdout
+        served_output = (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+        assert "STATE COMPLETED" in trigger.stdout, (
+            trigger.stdout[-2000:] + trigger.stderr[-2000:] + served_output
+        )
+        assert "nightly-run-summary" in trigger.stdout, trigger.stderr[-1500:]
         assert "| ingest |" in trigger.stdout
         assert (tmp_path / "warehouse.duckdb").exists()
     finally:
