@@ -361,13 +361,25 @@ def build_population(
 
 
 def _assign_ids(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
-    """Unique 18-character ID numbers: the rank inside (division, birth date, sex) picks the sequence."""
+    """Unique 18-character ID numbers, over the whole population (every chunk is cut from it).
+
+    People sharing a (division, birth date, sex) bucket take consecutive sequence numbers from
+    one random start drawn for the bucket (its first person's draw), so no two people share a
+    number; the parity of the sequence is the sex. A bucket holds at most 500 people of one sex.
+    """
     n = df.height
+    bucket = ("id_division", "birth_date", "sex")
     df = df.with_columns(_k0=pl.Series(rng.integers(0, 500, n)))
     df = df.with_columns(
-        _rank=pl.int_range(pl.len()).over("id_division", "birth_date", "sex"),
+        _k0=pl.col("_k0").first().over(bucket),
+        _rank=pl.int_range(pl.len()).over(bucket),
         _ymd=pl.col("birth_date").dt.strftime("%Y%m%d"),
     )
+    if n and df["_rank"].max() >= 500:
+        raise ValueError(
+            "more than 500 people of one sex born on one day in one division: "
+            "their 18-character ID numbers cannot be unique"
+        )
     seq = ((pl.col("_k0") + pl.col("_rank")) % 500) * 2 + pl.when(pl.col("sex") == 1).then(
         1
     ).otherwise(0)
