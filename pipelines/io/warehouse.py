@@ -18,10 +18,24 @@ from pathlib import Path
 import duckdb
 
 SCHEMAS = ("staging", "reference", "restricted")
+ENCRYPTION_KEY_ENV = "ENROL_ENCRYPTION_KEY"
+"""Set to encrypt the warehouse at rest (DuckDB AES-GCM); every connection then needs it."""
+UNSAFE_MBEDTLS_ENV = "ENROL_ENCRYPTION_ALLOW_MBEDTLS"
+"""Set to 1 to write encrypted files without DuckDB's httpfs (OpenSSL) extension (tests, CI)."""
+ALIAS = "warehouse"
 
 
 class WarehouseNotPublished(RuntimeError):
     """The published warehouse file does not exist yet."""
+
+
+class WarehouseCorrupt(RuntimeError):
+    """The published warehouse file cannot be opened: restore the previous one (issue 10)."""
+
+
+def previous_path(warehouse: Path) -> Path:
+    """The state published before the current one, kept by ``publish`` for recovery."""
+    return warehouse.with_name(warehouse.name + ".previous")
 
 
 def building_path(warehouse: Path) -> Path:
@@ -31,8 +45,14 @@ def building_path(warehouse: Path) -> Path:
 
 @contextlib.contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open one DuckDB connection, closed on exit; creates the internal schemas when writable."""
-    con = duckdb.connect(str(path), read_only=read_only)
+    """Open one DuckDB connection, closed on exit; creates the internal schemas when writable.
+
+    With ``ENROL_ENCRYPTION_KEY`` set, the file is attached encrypted (DuckDB's AES-GCM
+    encryption) and made the default catalog, so every caller's SQL runs unchanged.
+    """
+    key = os.environ.get(ENCRYPTION_KEY_ENV)
+    con = _open_encrypted(path, key, read_only) if key else duckdb.connect(
+        str(path), read_only=read_only)
     try:
         if not read_only:
             for schema in SCHEMAS:
@@ -40,6 +60,59 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         yield con
     finally:
         con.close()
+
+
+def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection with ``path`` attached encrypted as the default catalog."""
+    con = duckdb.connect()
+    try:
+        if not read_only:
+            _load_write_crypto(con)
+        options = "ENCRYPTION_KEY '" + key.replace("'", "''") + "'"
+        options += ", READ_ONLY" if read_only else ""
+        location = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{location}' AS {ALIAS} ({options})")
+        con.execute(f"USE {ALIAS}")
+    except duckdb.Error as error:
+        con.close()
+        raise WarehouseCorrupt(
+            f"cannot open the encrypted warehouse {path} with the key in {ENCRYPTION_KEY_ENV} "
+            f"(wrong key, or not an encrypted warehouse): {type(error).__name__}"
+        ) from None  # DuckDB's message may quote the ATTACH options, key included
+    return con
+
+
+def _load_write_crypto(con: duckdb.DuckDBPyConnection) -> None:
+    """Writing encrypted files needs OpenSSL (httpfs); built-in mbedtls only on request."""
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error:
+        if os.environ.get(UNSAFE_MBEDTLS_ENV) != "1":
+            raise RuntimeError(
+                f"{ENCRYPTION_KEY_ENV} is set but DuckDB's httpfs extension (OpenSSL) cannot be "
+                f"loaded: run INSTALL httpfs once on this server, or set {UNSAFE_MBEDTLS_ENV}=1 "
+                f"to write with DuckDB's built-in mbedtls, which DuckDB calls not securely "
+                f"encrypted (its random IVs are not from a cryptographic source)"
+            ) from None
+        con.execute("SET force_mbedtls_unsafe = 'true'")
+
+
+def verify_published(warehouse: Path) -> None:
+    """Raise ``WarehouseCorrupt`` naming the file and the recovery if it cannot be opened."""
+    try:
+        with connect(warehouse, read_only=True) as con:
+            con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()
+    except (duckdb.Error, WarehouseCorrupt) as error:
+        previous = previous_path(warehouse)
+        recovery = (
+            f"restore the last good state with `mv {previous} {warehouse}` and run again "
+            f"(deliveries since then are re-ingested from the inbox)"
+            if previous.exists() else "restore it from the bureau's backup and run again"
+        )
+        raise WarehouseCorrupt(
+            f"the published warehouse {warehouse} cannot be opened ({type(error).__name__}); "
+            f"nothing was changed: {recovery}"
+        ) from None
 
 
 def start_build(warehouse: Path) -> Path:
@@ -53,6 +126,7 @@ def start_build(warehouse: Path) -> Path:
         stale.unlink(missing_ok=True)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     if warehouse.exists():
+        verify_published(warehouse)
         shutil.copyfile(warehouse, build)
     with connect(build):
         pass
@@ -60,18 +134,35 @@ def start_build(warehouse: Path) -> Path:
 
 
 def publish(warehouse: Path) -> None:
-    """Atomically replace the published warehouse with the finished build file."""
+    """Atomically replace the published warehouse with the finished build file.
+
+    The state it replaces stays as ``<warehouse>.previous`` (a hard link, no copy): the
+    recovery when the published file is ever found corrupt (``verify_published``).
+    """
     build = building_path(warehouse)
     with connect(build) as con:
         con.execute("CHECKPOINT")
     with open(build, "rb+") as handle:
         os.fsync(handle.fileno())
+    if warehouse.exists():
+        _keep_previous(warehouse)
     os.replace(build, warehouse)
     directory = os.open(warehouse.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _keep_previous(warehouse: Path) -> None:
+    """Hard-link the published file to ``<warehouse>.previous`` (atomically replaced)."""
+    link = warehouse.with_name(warehouse.name + ".previous.tmp")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(warehouse, link)
+    except OSError:  # a file system without hard links: copy instead
+        shutil.copyfile(warehouse, link)
+    os.replace(link, previous_path(warehouse))
 
 
 def discard_build(warehouse: Path) -> None:
@@ -88,13 +179,26 @@ def run_sql_file(con: duckdb.DuckDBPyConnection, name: str, **params: object) ->
     con.execute(sql, params or None)
 
 
-def query_published(warehouse: Path, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run read-only SQL against the published warehouse; return column names and rows."""
+def query_published(
+    warehouse: Path, sql: str, *, search_path: str | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Run read-only SQL against the published warehouse; return column names and rows.
+
+    ``search_path`` (e.g. ``"analyst,main"``) picks where unqualified names resolve; schemas
+    that the file does not hold yet are left out.
+    """
     if not warehouse.exists():
         raise WarehouseNotPublished(
             f"no published warehouse at {warehouse}: run `enrol run` first"
         )
     with connect(warehouse, read_only=True) as con:
+        if search_path:
+            present = {row[0] for row in con.execute(
+                "SELECT schema_name FROM duckdb_schemas() "
+                "WHERE database_name = current_database()").fetchall()}
+            wanted = [s for s in search_path.split(",") if s in present]
+            if wanted:
+                con.execute(f"SET search_path = '{','.join(wanted)}'")
         relation = con.sql(sql)
         if relation is None:
             return [], []
