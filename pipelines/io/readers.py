@@ -22,9 +22,10 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gzip
+import re
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import polars as pl
 CHUNK_BYTES = 16 * 1024 * 1024
 LINE = "line"
 _BOM = "\ufeff"
+_DUPLICATED = re.compile(r"_duplicated_\d+$")
 
 
 class UnreadableFile(Exception):
@@ -133,20 +135,26 @@ def _open_bytes(path: Path, gzipped: bool) -> Iterator[bytes]:
         ) from exc
 
 
-def _transcode(path: Path, gzipped: bool, encoding: str, target: Path | None) -> int:
+def _transcode(path: Path, gzipped: bool, encoding: str, target: Path | None,
+               inspect: Callable[[bytes], None] | None = None) -> int:
     """Stream-decode the whole file strictly (writing UTF-8 to ``target`` if given).
 
     Returns -1 when it decodes, else the byte offset of the first byte that does not.
+    ``inspect`` sees every raw chunk first and may raise ``UnreadableFile``.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     out = open(target, "w", encoding="utf-8", newline="") if target else None
     try:
         for chunk in _open_bytes(path, gzipped):
+            if inspect:
+                inspect(chunk)
             text = decoder.decode(chunk)
             if out:
                 out.write(text)
             offset += len(chunk)
+        if inspect:
+            inspect(b"")  # end of file
         text = decoder.decode(b"", final=True)
         if out:
             out.write(text)
@@ -158,13 +166,60 @@ def _transcode(path: Path, gzipped: bool, encoding: str, target: Path | None) ->
     return -1
 
 
+def _refuse_nul_bytes(path: Path) -> Callable[[bytes], None]:
+    """NUL never occurs in a text export: a UTF-16 file or a corrupt one (issue 10)."""
+    def inspect(chunk: bytes) -> None:
+        if b"\0" in chunk:
+            raise UnreadableFile("file_encoding", f"{path.name}: contains NUL bytes (UTF-16 or "
+                                 f"a corrupt export), not UTF-8 or GB18030/GBK text")
+    return inspect
+
+
+def _refuse_utf8_lines(path: Path) -> Callable[[bytes], None]:
+    """In a GB18030 file, a line that is valid UTF-8 with Chinese in it means mixed encodings.
+
+    A UTF-8 line appended to a GBK export would be garbled silently by decoding it as GB18030,
+    so the file is rejected instead (issue 10). GBK text is rarely valid UTF-8 by chance, but
+    a short line can be (女 is C5 AE in GBK, a valid 2-byte UTF-8 sequence), so a line counts
+    only with at least ``_MIXED_MIN_HANZI`` Chinese characters in its UTF-8 reading: for GBK
+    bytes that needs 5 or more characters to align by chance (about 1e-9 per line). A UTF-8
+    line with fewer Chinese characters in a GBK file is not detected.
+    """
+    nul = _refuse_nul_bytes(path)
+    carry = b""
+
+    def inspect(chunk: bytes) -> None:
+        nonlocal carry
+        nul(chunk)
+        lines = (carry + chunk).split(b"\n")
+        carry = lines.pop()  # an unfinished line waits for the next chunk (or the end)
+        for line in lines + ([carry] if not chunk else []):
+            if not line.isascii() and _utf8_hanzi(line) >= _MIXED_MIN_HANZI:
+                raise UnreadableFile("file_encoding", f"{path.name}: mixed encodings: GB18030 "
+                                     f"text with UTF-8 lines in it")
+    return inspect
+
+
+_MIXED_MIN_HANZI = 3
+_HANZI = re.compile(r"[\u3400-\u9fff]")
+
+
+def _utf8_hanzi(line: bytes) -> int:
+    """Chinese characters in ``line`` read as UTF-8 (0 when it is not valid UTF-8)."""
+    try:
+        return len(_HANZI.findall(line.decode("utf-8")))
+    except UnicodeDecodeError:
+        return 0
+
+
 def _utf8_source(path: Path, gzipped: bool, target: Path) -> tuple[Path, str]:
     """A UTF-8 file with the CSV's text (the file itself when it already is) and its encoding."""
-    if not gzipped and _transcode(path, False, "utf-8", None) < 0:
+    nul = _refuse_nul_bytes(path)
+    if not gzipped and _transcode(path, False, "utf-8", None, nul) < 0:
         return path, "utf-8"
-    if gzipped and _transcode(path, True, "utf-8", target) < 0:
+    if gzipped and _transcode(path, True, "utf-8", target, nul) < 0:
         return target, "utf-8"
-    bad_at = _transcode(path, gzipped, "gb18030", target)
+    bad_at = _transcode(path, gzipped, "gb18030", target, _refuse_utf8_lines(path))
     if bad_at >= 0:
         raise UnreadableFile(
             "file_encoding",
@@ -190,8 +245,11 @@ def _clean_headers(names: list[str], path: Path) -> list[str]:
         raise UnreadableFile("file_empty", f"{path.name}: no header row")
     if any(_contains_control(name) for name in cleaned):
         raise UnreadableFile("file_encoding", f"{path.name}: header contains control characters")
-    if len(set(cleaned)) != len(cleaned):
-        dupes = sorted({n for n in cleaned if cleaned.count(n) > 1})
+    # polars renames a repeated CSV header to ``<name>_duplicated_<n>``: still a duplicate
+    originals = [_DUPLICATED.sub("", n) if _DUPLICATED.sub("", n) in cleaned else n
+                 for n in cleaned]
+    if len(set(originals)) != len(originals):
+        dupes = sorted({n for n in originals if originals.count(n) > 1})
         raise UnreadableFile("file_unreadable", f"{path.name}: duplicate header(s) {dupes}")
     return cleaned
 
@@ -206,7 +264,7 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
     try:
         reader = fastexcel.read_excel(path)
         sheet = reader.load_sheet(0, dtypes="string", skip_rows=0)
-        return sheet.to_polars()
+        frame = sheet.to_polars()
     except Exception as exc:  # fastexcel raises its own hierarchy for corrupt workbooks
         text = _first_line(exc)
         if "empty" in text.lower() or "no rows" in text.lower():
@@ -214,6 +272,45 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
         raise UnreadableFile(
             "file_unreadable", f"{path.name}: not a readable XLSX workbook ({text})"
         ) from exc
+    return _show_long_numbers_as_excel_does(path, frame)
+
+
+_LONG_DIGITS = r"^\d{16,}$"
+_EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number
+
+
+def _show_long_numbers_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Numeric cells too long for a double come back as Excel shows them (``3.30106E+17``).
+
+    An ID number typed into Excel as a number loses its last digits; read as text it looks
+    like a plausible 18-digit number (``330106199001009984``) that passes the check character
+    one time in eleven. Shown in Excel's notation it is rejected as ``id_format`` (issue 10).
+    Only workbooks with a 16+ digit value are scanned (openpyxl knows the cell types).
+    """
+    long = [c for c in frame.columns if frame[c].str.contains(_LONG_DIGITS).any()]
+    if not long:
+        return frame
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = book.worksheets[0]
+        header, *rows = sheet.iter_rows(values_only=True)
+    finally:
+        book.close()
+    names = [str(h).lstrip(_BOM).strip() if h is not None else None for h in header]
+    columns = {}
+    for name in long:
+        index = names.index(name.strip()) if name.strip() in names else None
+        if index is None:
+            continue
+        values = frame[name].to_list()
+        for row, cells in enumerate(rows[: len(values)]):
+            cell = cells[index] if index < len(cells) else None
+            if isinstance(cell, (int, float)) and not isinstance(cell, bool) and abs(cell) >= 1e15:
+                values[row] = f"{float(cell):.{_EXCEL_DIGITS - 10}E}"
+        columns[name] = pl.Series(name, values, dtype=pl.Utf8)
+    return frame.with_columns(**columns) if columns else frame
 
 
 def _as_text(lazy: pl.LazyFrame) -> pl.LazyFrame:
