@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         0.2, ge=0, le=1, description="a source rejecting more than this share fails the run"
     )
     schedule_cron: str = Field("0 2 * * *", description="nightly schedule, Asia/Shanghai")
+    shards: int = Field(
+        1, ge=1, description="person shards of the per-person stages; 1 runs them in process"
+    )
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (tcp://host:8786) for the shard tasks; default: local"
+    )
 
     def run_date(self) -> date:
         """The as-of date of this run."""

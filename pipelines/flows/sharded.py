@@ -1,0 +1,156 @@
+"""The per-person stages mapped over person shards on a Dask cluster (issue 9).
+
+Persons are independent once keyed by ID number: a stage's inputs are exported partitioned
+by a hash of ``person_id``, one Prefect task per shard runs the stage's polars transform on
+its slice and writes parquet, and one small publish step loads the union into the warehouse.
+The shard tasks run on prefect-dask's ``DaskTaskRunner``: a temporary in-process cluster on a
+laptop, or an existing cluster (``enrol run --dask-address tcp://scheduler:8786``). With one
+shard and no address each stage runs in the flow's own process, exactly as before.
+
+Sharded: coverage_year (the coverage line) and policy_status (the policy engine). The
+cross-person work (identity review, repeat enrolments, publish) stays in DuckDB, unsharded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from prefect import flow, task, unmapped
+
+from pipelines.flows.tasks_person import build_coverage
+from pipelines.flows.tasks_policy import compute_policy_status
+from pipelines.io import shards as shard_io
+from pipelines.rules.loader import load_rules
+from pipelines.settings import Settings
+from pipelines.stages.coverage_year import build_coverage_year
+from pipelines.stages.exemption_events import collect_exemption_events
+from pipelines.stages.person_shards import combine_shard_counts, shard_of_sql
+from pipelines.stages.policy_status import compute_policy_status as compute_status
+
+
+def run_coverage(build: Path, as_of: date, settings: Settings) -> dict:
+    """coverage_year in process (one shard, no cluster) or mapped over shards on Dask."""
+    if _in_process(settings):
+        return build_coverage(build, as_of)
+    runner = dask_task_runner(settings.dask_address)
+    return coverage_year_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
+
+
+def run_policy_status(build: Path, as_of: date, settings: Settings) -> dict:
+    """policy_status in process (one shard, no cluster) or mapped over shards on Dask."""
+    if _in_process(settings):
+        return compute_policy_status(build, as_of)
+    runner = dask_task_runner(settings.dask_address)
+    return policy_status_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
+
+
+def _in_process(settings: Settings) -> bool:
+    return settings.shards == 1 and not settings.dask_address
+
+
+def dask_task_runner(address: str | None):
+    """prefect-dask's runner: the cluster at ``address``; else a temporary in-process cluster
+    with one single-threaded worker, so shards run one after another, each on every core
+    (polars is multi-threaded): one shard's memory at a time, no worker start-up cost."""
+    from prefect_dask import DaskTaskRunner
+
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": 1,
+            "threads_per_worker": 1,
+            "processes": False,
+            "dashboard_address": ":0",
+        }
+    )
+
+
+# --- coverage_year ----------------------------------------------------------------------------
+
+
+@flow(name="coverage_year_shards")
+def coverage_year_shards(build: Path, as_of: date, shards: int) -> dict:
+    """Export the coverage inputs by shard, build coverage_year per shard, publish the union."""
+    work = export_shards(build, "coverage_year", shards)
+    futures = compute_coverage_shard.map(unmapped(work), range(shards), unmapped(as_of))
+    combine_shard_counts(future.result() for future in futures)
+    return publish_coverage_year(build, work) | {"shards": shards}
+
+
+@task
+def compute_coverage_shard(work: Path, shard: int, as_of: date) -> dict:
+    """One shard of ``coverage_year``: the coverage line on the shard's persons only."""
+    inputs = shard_io.read_shard_inputs(work, shard_io.COVERAGE_SHARD_QUERIES, shard)
+    years = build_coverage_year(inputs["payments"], inputs["persons"], load_rules(), as_of)
+    frame = years.collect()
+    shard_io.write_shard_output(work, shard, frame)
+    return {"coverage_year": frame.height}
+
+
+@task
+def publish_coverage_year(build: Path, work: Path) -> dict:
+    """Load every shard's coverage_year into ``main.coverage_year``; drop the shard files."""
+    rows = shard_io.publish_shard_outputs(
+        build, work, "coverage_year", "person_id, year", shard_io.COVERAGE_YEAR_COLUMNS
+    )
+    shard_io.remove_shard_work(work)
+    by_status = shard_io.count_by(build, "coverage_year", "status")
+    return {"coverage_year": rows, **{f"years_{k}": v for k, v in by_status.items()}}
+
+
+# --- policy_status ----------------------------------------------------------------------------
+
+
+@flow(name="policy_status_shards")
+def policy_status_shards(build: Path, as_of: date, shards: int) -> dict:
+    """Export the engine inputs by shard, run the engine per shard, publish the union."""
+    work = export_shards(build, "policy_status", shards)
+    futures = compute_policy_shard.map(unmapped(work), range(shards), unmapped(as_of))
+    counts = combine_shard_counts(future.result() for future in futures)
+    return publish_policy_status(build, work) | counts | {"shards": shards}
+
+
+@task
+def compute_policy_shard(work: Path, shard: int, as_of: date) -> dict:
+    """One shard of ``policy_status``: the polars engine on the shard's persons only."""
+    inputs = shard_io.read_policy_shard(work, shard)
+    events = collect_exemption_events(
+        inputs.status_changes, inputs.assistance, inputs.permits, inputs.payments, as_of
+    )
+    status = compute_status(
+        inputs.payments,
+        inputs.persons,
+        events,
+        inputs.claims,
+        inputs.base_caps,
+        load_rules(),
+        as_of,
+    ).collect()
+    shard_io.write_shard_output(work, shard, status)
+    return {"in_waiting_period": int(status["in_waiting_period"].sum())}
+
+
+@task
+def publish_policy_status(build: Path, work: Path) -> dict:
+    """Load every shard's policy_status into ``main.policy_status``; drop the shard files."""
+    rows = shard_io.publish_shard_outputs(build, work, "policy_status", "person_id")
+    shard_io.remove_shard_work(work)
+    return {"policy_status": rows}
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+_QUERIES = {
+    "coverage_year": shard_io.COVERAGE_SHARD_QUERIES,
+    "policy_status": shard_io.POLICY_SHARD_QUERIES,
+}
+
+
+@task
+def export_shards(build: Path, stage: str, shards: int) -> Path:
+    """The stage's inputs as parquet partitioned by person shard, beside the build file."""
+    work = shard_io.reset_shard_work(build, stage)
+    shard_io.export_shard_inputs(build, work, _QUERIES[stage], shards, shard_of_sql)
+    return work

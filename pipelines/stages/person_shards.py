@@ -1,0 +1,31 @@
+"""Person shards: which shard a person's rows go to, and how shard results add up (issue 9).
+
+Persons are independent once keyed by ID number, so every per-person stage can run on a
+slice of the population chosen by a hash of ``person_id``; the union of the slices' outputs
+is the whole output. Rows keyed by ``id_number`` (status changes, assistance, permits) hash
+the same string, so a person's rows of every source land in the same shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def shard_of_sql(column: str, shards: int) -> str:
+    """DuckDB expression: the shard (0 .. shards-1) of the key in ``column``.
+
+    DuckDB's ``hash`` is stable within one DuckDB version; shards live for one run only, so
+    stability across versions is not needed. A NULL key goes to shard 0 (it joins no one).
+    """
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}")
+    return f'coalesce(hash("{column}") % {shards}, 0)::INTEGER'
+
+
+def combine_shard_counts(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Run-log counts of the whole population: the per-shard counts added key by key."""
+    total: dict[str, int] = {}
+    for shard_counts in counts:
+        for key, value in shard_counts.items():
+            total[key] = total.get(key, 0) + int(value)
+    return total
