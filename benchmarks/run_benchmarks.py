@@ -1,0 +1,438 @@
+"""Scale benchmark (issue 9): the whole nightly flow per stage, against the scan floor.
+
+    .venv/bin/python benchmarks/run_benchmarks.py --persons 100000 1000000
+    .venv/bin/python benchmarks/run_benchmarks.py --persons 1000000 --shards 4   # on Dask
+    .venv/bin/python benchmarks/run_benchmarks.py --persons 1000000 --profile policy_status
+
+For each population size N the synthetic inbox is generated once into ``<root>/<N>/`` (outside
+the repository, reused by later runs). Then:
+
+- the scan floor: the time to read and parse every delivered file with nothing else to do.
+  GB18030 files are transcoded to UTF-8 first (streaming, as research-notes.md advises) and
+  that time is part of the floor; then each file is read with every column as text by polars
+  (``read_csv``/``read_parquet``/``read_excel``) and by DuckDB (``read_csv(all_varchar)`` into a
+  table). ``floor_s`` is the transcoding plus, per file, the faster of the two readers;
+- the nightly flow in a fresh child process (so memory is the run's own), after a warm-up flow
+  has started Prefect's temporary API server (a deployment talks to a running server; the
+  start-up is reported apart). Per stage: wall seconds, CPU seconds and peak RSS of the run's
+  process tree (the flow process plus any Dask worker processes, not the Prefect server),
+  sampled every 50 ms by psutil.
+
+Results are merged into ``benchmarks/results.json`` (keyed by persons and shards) and the
+table in ``benchmarks/results.md`` is rewritten from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_JSON = ROOT / "benchmarks" / "results.json"
+RESULTS_MD = ROOT / "benchmarks" / "results.md"
+AS_OF = date(2026, 11, 20)
+SEED = 20261122
+CHUNK = 16 * 2**20
+
+# Targets of issue 9 on 2 cores and 24 GiB.
+TARGET_1M_S = 180
+TARGET_RATIO = 2.5
+TARGET_1M_GIB = 6.0
+TARGET_10M_S = 40 * 60
+
+
+# --- the inbox --------------------------------------------------------------------------------
+
+
+def ensure_inbox(root: Path, persons: int) -> tuple[Path, float]:
+    """The generated inbox for ``persons`` (generated once) and the seconds it took now."""
+    from pipelines.synthetic import generate_inbox
+
+    inbox = root / str(persons)
+    if (inbox / "truth" / "manifest.json").exists():
+        return inbox, 0.0
+    started = time.perf_counter()
+    generate_inbox(inbox, persons=persons, seed=SEED, start_year=2023, days=3, end_date=AS_OF)
+    return inbox, time.perf_counter() - started
+
+
+def delivered_files(inbox: Path) -> list[Path]:
+    """Every file the flow reads: reference files and each night's deliveries."""
+    return sorted(
+        path
+        for path in inbox.rglob("*")
+        if path.is_file() and "truth" not in path.relative_to(inbox).parts
+    )
+
+
+# --- the scan floor ---------------------------------------------------------------------------
+
+
+def _open_bytes(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+
+
+def _is_utf8(path: Path) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with _open_bytes(path) as handle:
+        try:
+            while chunk := handle.read(CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _transcode(path: Path, target: Path) -> None:
+    """Streaming GB18030 -> UTF-8, 16 MB at a time (research-notes.md)."""
+    decoder = codecs.getincrementaldecoder("gb18030")(errors="strict")
+    with _open_bytes(path) as source, open(target, "w", encoding="utf-8", newline="") as out:
+        while chunk := source.read(CHUNK):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
+
+
+def _read_polars(path: Path) -> int:
+    import polars as pl
+
+    name = path.name
+    if name.endswith(".parquet"):
+        return pl.read_parquet(path).height
+    if name.endswith(".xlsx"):
+        return pl.read_excel(path, infer_schema_length=0).height
+    return pl.read_csv(path, infer_schema=False).height
+
+
+def _read_duckdb(con, path: Path) -> int:
+    if path.name.endswith(".parquet"):
+        source = f"read_parquet('{path}')"
+    elif path.name.endswith(".xlsx"):
+        return _read_polars(path)  # DuckDB reads xlsx only through a network extension
+    else:
+        source = f"read_csv('{path}', all_varchar = true, header = true)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE floor AS SELECT * FROM {source}")
+    return int(con.execute("SELECT count(*) FROM floor").fetchone()[0])
+
+
+def _timed(fn, *args) -> tuple[object, float]:
+    started = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - started
+
+
+def measure_floor(inbox: Path) -> dict:
+    """Seconds to read every delivered file as text: polars, DuckDB, and the per-file best."""
+    import duckdb
+
+    transcode_s = polars_s = duckdb_s = best_s = 0.0
+    rows = size = 0
+    con = duckdb.connect()
+    with tempfile.TemporaryDirectory(prefix="enrol-floor-") as scratch:
+        for path in delivered_files(inbox):
+            size += path.stat().st_size
+            readable = path
+            if path.suffix in (".csv", ".gz") and not _is_utf8(path):
+                readable = Path(scratch) / (path.name.removesuffix(".gz") + ".utf8.csv")
+                transcode_s += _timed(_transcode, path, readable)[1]
+            count, by_polars = _timed(_read_polars, readable)
+            _, by_duckdb = _timed(_read_duckdb, con, readable)
+            rows += int(count)
+            polars_s, duckdb_s = polars_s + by_polars, duckdb_s + by_duckdb
+            best_s += min(by_polars, by_duckdb)
+    con.close()
+    return {
+        "files": len(delivered_files(inbox)),
+        "input_mib": round(size / 2**20, 1),
+        "rows": rows,
+        "transcode_s": round(transcode_s, 2),
+        "polars_s": round(transcode_s + polars_s, 2),
+        "duckdb_s": round(transcode_s + duckdb_s, 2),
+        "floor_s": round(transcode_s + best_s, 2),
+    }
+
+
+# --- the flow, in a child process -------------------------------------------------------------
+
+
+class TreeSampler(threading.Thread):
+    """Peak RSS and CPU of this process and its children (Dask workers), not the excluded
+    ones (the Prefect server started during warm-up)."""
+
+    def __init__(self, exclude: set[int], interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.me = psutil.Process()
+        self.exclude = exclude
+        self.interval = interval
+        self.peak = 0
+        self.stage_peak = 0
+        self.stopped = threading.Event()
+
+    def _members(self):
+        import psutil
+
+        members = [self.me]
+        for child in self.me.children(recursive=True):
+            if child.pid not in self.exclude:
+                members.append(child)
+        return members, psutil
+
+    def rss(self) -> int:
+        members, psutil = self._members()
+        total = 0
+        for process in members:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def cpu(self) -> float:
+        members, psutil = self._members()
+        own = self.me.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for process in members[1:]:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            rss = self.rss()
+            self.peak = max(self.peak, rss)
+            self.stage_peak = max(self.stage_peak, rss)
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Run one night under measurement and print one JSON line."""
+    import psutil
+    from prefect import flow
+
+    from pipelines.flows import run_log
+    from pipelines.flows.nightly import nightly
+    from pipelines.settings import Settings
+
+    @flow
+    def warm_up() -> int:
+        return 1
+
+    _, server_s = _timed(warm_up)
+    sampler = TreeSampler({child.pid for child in psutil.Process().children(recursive=True)})
+    sampler.start()
+    stages: dict[str, dict] = {}
+    original = run_log.RunRecorder.stage
+
+    @contextmanager
+    def measured_stage(self, name):
+        cpu, sampler.stage_peak = sampler.cpu(), sampler.rss()
+        with original(self, name) as record:
+            yield record
+        stages[name] = {
+            "cpu_s": round(sampler.cpu() - cpu, 2),
+            "peak_rss_mib": round(max(sampler.stage_peak, sampler.rss()) / 2**20),
+        }
+
+    run_log.RunRecorder.stage = measured_stage
+    work = Path(args.work)
+    settings = Settings(
+        inbox=Path(args.inbox),
+        warehouse=work / "warehouse.duckdb",
+        exports=work / "exports",
+        as_of=AS_OF,
+        shards=args.shards,
+        dask_address=args.dask_address,
+    )
+    cpu_before = sampler.cpu()
+    profiler = _profiler(args.profile)
+    summary, wall_s = _timed(nightly, settings)
+    if profiler:
+        profiler.stop()
+        Path(args.profile_out).write_text(profiler.output_text(unicode=True, color=False))
+    sampler.stopped.set()
+    result = {
+        "server_start_s": round(server_s, 1),
+        "wall_s": round(wall_s, 1),
+        "cpu_s": round(sampler.cpu() - cpu_before, 1),
+        "peak_rss_mib": round(max(sampler.peak, sampler.rss()) / 2**20),
+        "stages": [
+            {"stage": s["stage"], "seconds": s["seconds"], **stages.get(s["stage"], {})}
+            for s in summary["stages"]
+        ],
+        "persons_published": _published_persons(settings.warehouse),
+    }
+    print("RESULT " + json.dumps(result))
+
+
+def _profiler(stage: str | None):
+    """pyinstrument over the whole flow (the report shows each stage's task on top)."""
+    if not stage:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.01)
+    profiler.start()
+    return profiler
+
+
+def _published_persons(warehouse: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return int(con.execute("SELECT count(*) FROM main.person").fetchone()[0])
+
+
+def run_flow(inbox: Path, work: Path, shards: int, address: str | None, profile: str | None):
+    """The child run's result (fresh process; work folder emptied first)."""
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        "--inbox",
+        str(inbox),
+        "--work",
+        str(work),
+        "--shards",
+        str(shards),
+    ]
+    if address:
+        command += ["--dask-address", address]
+    if profile:
+        command += ["--profile", profile, "--profile-out", str(work / "profile.txt")]
+    env = os.environ | {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-8000:])
+        raise SystemExit(f"the nightly run failed (exit {done.returncode})")
+    return json.loads(lines[-1].removeprefix("RESULT "))
+
+
+# --- results ----------------------------------------------------------------------------------
+
+
+def _targets(row: dict) -> str:
+    persons, wall, ratio = row["persons"], row["flow"]["wall_s"], row["over_floor"]
+    gib = row["flow"]["peak_rss_mib"] / 1024
+    if persons == 1_000_000:
+        met = wall < TARGET_1M_S and ratio < TARGET_RATIO and gib < TARGET_1M_GIB
+        return "met" if met else "NOT met"
+    if persons == 10_000_000:
+        return "met" if wall < TARGET_10M_S else "NOT met"
+    return "-"
+
+
+def write_markdown(rows: list[dict]) -> None:
+    lines = [
+        "# Benchmark results (issue 9)",
+        "",
+        "Generated by `benchmarks/run_benchmarks.py`; figures are single runs on a shared",
+        "2-core, 24 GiB machine. `flow` is the nightly flow end to end (Prefect server start-up",
+        "excluded, shown apart); `floor` the scan floor; peak RSS is the run's process tree.",
+        "",
+        (
+            "| persons | shards | input MiB | rows read | floor s (polars / DuckDB) | flow s | "
+            "flow / floor | CPU s | peak RSS GiB | Prefect start s | targets | measured |"
+        ),
+        "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        floor, run = row["floor"], row["flow"]
+        lines.append(
+            f"| {row['persons']:,} | {row['shards']} | {floor['input_mib']:,} | "
+            f"{floor['rows']:,} | {floor['floor_s']} ({floor['polars_s']} / {floor['duckdb_s']}) | "
+            f"{run['wall_s']} | {row['over_floor']}x | {run['cpu_s']} | "
+            f"{run['peak_rss_mib'] / 1024:.2f} | {run['server_start_s']} | {_targets(row)} | "
+            f"{'pyinstrument on, ' if row.get('profiled') else ''}"
+            f"{row['measured_at']} |"
+        )
+    for row in rows:
+        lines += [
+            "",
+            f"## {row['persons']:,} persons, {row['shards']} shard(s): per stage",
+            "",
+            "| stage | wall s | CPU s | peak RSS MiB |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {s['stage']} | {s['seconds']} | {s.get('cpu_s', '')} | "
+            f"{s.get('peak_rss_mib', '')} |"
+            for s in row["flow"]["stages"]
+        ]
+    RESULTS_MD.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def record(row: dict) -> None:
+    rows = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
+    rows = [r for r in rows if (r["persons"], r["shards"]) != (row["persons"], row["shards"])]
+    rows = sorted([*rows, row], key=lambda r: (r["persons"], r["shards"]))
+    RESULTS_JSON.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    write_markdown(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/enrol-bench"))
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--dask-address")
+    parser.add_argument("--profile", help="write a pyinstrument profile of the run")
+    parser.add_argument("--no-record", action="store_true", help="print, do not write results")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--inbox", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args)
+        return
+    for persons in args.persons:
+        inbox, generated_s = ensure_inbox(args.root, persons)
+        floor = measure_floor(inbox)
+        work = args.root / f"run-{persons}-{args.shards}"
+        flow = run_flow(inbox, work, args.shards, args.dask_address, args.profile)
+        row = {
+            "persons": persons,
+            "shards": args.shards,
+            "dask_address": args.dask_address,
+            "generated_s": round(generated_s, 1),
+            "floor": floor,
+            "flow": flow,
+            "over_floor": round(flow["wall_s"] / floor["floor_s"], 2),
+            "profiled": bool(args.profile),
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        }
+        print(json.dumps(row, indent=2))
+        if args.profile:
+            print(f"profile: {work / 'profile.txt'}")
+        if not args.no_record:
+            record(row)
+
+
+if __name__ == "__main__":
+    main()
