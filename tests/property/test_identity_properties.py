@@ -10,7 +10,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from id_validator import validator
 from stdnum.cn import ric
@@ -102,7 +102,12 @@ def test_disguised_numbers_normalise_to_the_number_10(data) -> None:
 @given(st.lists(legacy_numbers, min_size=1, max_size=20))
 def test_legacy_upgrade_agrees_with_id_validator_10(legacy: list[str]) -> None:
     upgraded = _normalise(legacy)
-    assert upgraded == [validator.upgrade_id(n) for n in legacy]
+    # id-validator's division table stops in 2021: it answers False for codes it does not know
+    # (350404 三元区, created 2021), so it is an oracle only where it answers.
+    expected = [validator.upgrade_id(n) for n in legacy]
+    answered = [(ours, theirs) for ours, theirs in zip(upgraded, expected) if theirs is not False]
+    assume(answered)
+    assert [ours for ours, _ in answered] == [theirs for _, theirs in answered]
     assert all(n[17] == ric.calc_check_digit(n[:17] + "0") for n in upgraded)
     assert _normalise(upgraded) == upgraded
 
