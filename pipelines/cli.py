@@ -59,6 +59,13 @@ def run(
     dask_address: Annotated[
         Optional[str], typer.Option("--dask-address", help="Dask scheduler, tcp://host:8786")
     ] = None,
+    batch_rows: Annotated[
+        Optional[int],
+        typer.Option(
+            "--batch-rows", min=1000,
+            help="most rows the employee checks and the worklist hold at once (person buckets)",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Run the nightly flow once on every delivery not yet ingested, then publish."""
@@ -68,7 +75,7 @@ def run(
     settings = load_settings(
         config, inbox=inbox, warehouse=warehouse, as_of=_parse_date(as_of),
         exports=exports, max_reject_rate=max_reject_rate, shards=shards,
-        dask_address=dask_address,
+        dask_address=dask_address, batch_rows=batch_rows,
     )
     try:
         summary = nightly(settings)

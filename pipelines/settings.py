@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     shards: int = Field(
         1, ge=1, description="person shards of the per-person stages; 1 runs them in process"
     )
+    batch_rows: int = Field(
+        3_000_000,
+        ge=1_000,
+        description="most payment rows the employee checks and the worklist hold in memory at "
+        "once; a larger population is processed in person buckets, one after another",
+    )
     dask_address: str | None = Field(
         None, description="Dask scheduler (tcp://host:8786) for the shard tasks; default: local"
     )

@@ -67,10 +67,12 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("policy_status"):
             recorder.count(run_policy_status(build, as_of, settings))
         with recorder.stage("employee_checks"):
-            recorder.count(check_contributions(build, as_of))
-            recorder.count(assess_retirement_readiness(build, as_of))
+            recorder.count(check_contributions(build, as_of, batch_rows=settings.batch_rows))
+            recorder.count(
+                assess_retirement_readiness(build, as_of, batch_rows=settings.batch_rows)
+            )
         with recorder.stage("worklist"):
-            recorder.count(build_worklist(build, as_of))
+            recorder.count(build_worklist(build, as_of, batch_rows=settings.batch_rows))
         with recorder.stage("describe"):
             describe_warehouse(build)
             create_masked_views(build)

@@ -4,6 +4,10 @@ readiness.
 Each task opens the build copy of the warehouse, reads the staged payments, runs its polars stage,
 validates the result against ``schemas/employee.py``, writes ``main.<table>`` with CREATE OR
 REPLACE and returns counts for the run log. Findings are data-quality notes, never rejections.
+
+Both stages are per person (a finding is per payment, readiness per person), so a population
+whose employee payments exceed ``batch_rows`` is read in person buckets, one after another, and
+only the small results are kept: memory stays bounded at any population size (issue 9).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from prefect import task
 from pipelines.io.warehouse import connect, run_sql_file
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
+from pipelines.settings import Settings
+from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.contribution_findings import detect_contribution_findings
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 from schemas.employee import ContributionFinding, RetirementReadiness
@@ -29,6 +35,7 @@ SELECT payment_id, id_number, scheme, pooling_division, period, period_year, per
        employer_type, paid_at
 FROM staging.tax_payment WHERE scheme = 'employee'
 """
+DEFAULT_BATCH_ROWS = Settings.model_fields["batch_rows"].default
 WAGES_SCHEMA = {"province_code": pl.Utf8, "year": pl.Int32, "average_monthly_wage": pl.Float64}
 PERSON_SCHEMA = {"person_id": pl.Utf8, "grid_code": pl.Utf8, "name": pl.Utf8, "death_date": pl.Date}
 
@@ -65,38 +72,71 @@ def _validated(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFr
     return model.validate(frame, lazy=True)
 
 
+def _payment_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
+    """Person buckets that keep each read of the employee payments under ``batch_rows`` rows."""
+    rows = con.execute(f"SELECT count(*) FROM ({PAYMENT_SQL})").fetchall()[0][0]
+    return bucket_count(int(rows), batch_rows)
+
+
+def _bucket_payments(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> pl.LazyFrame:
+    """The employee payments of one person bucket (all of them when there is one bucket)."""
+    where = bucket_filter_sql("id_number", buckets, bucket)
+    return con.sql(f"SELECT * FROM ({PAYMENT_SQL}) WHERE {where}").pl().lazy()
+
+
 @task
-def check_contributions(build: Path, as_of: date) -> dict:
+def check_contributions(build: Path, as_of: date, batch_rows: int = DEFAULT_BATCH_ROWS) -> dict:
     """contribution_finding (one row per live employee contribution with a finding) and its view."""
     rules = load_rules()
     with connect(build) as con:
-        payments = con.sql(PAYMENT_SQL).pl().lazy()
-        wages = _read_optional(con, "reference", "average_wages", WAGES_SCHEMA)
-        findings = detect_contribution_findings(payments, rules, wages, as_of).collect()
+        wages = _read_optional(con, "reference", "average_wages", WAGES_SCHEMA).collect().lazy()
+        buckets = _payment_buckets(con, batch_rows)
+        parts = [
+            detect_contribution_findings(_bucket_payments(con, buckets, b), rules, wages, as_of)
+            .collect()
+            for b in range(buckets)
+        ]
+        findings = pl.concat(parts).sort("payment_id")
         findings = _validated(
             ContributionFinding, findings.with_columns(pl.col("finding").cast(pl.Utf8))
         )
         _write(con, "contribution_finding", findings)
         run_sql_file(con, "views_employee")
     counts = findings.group_by("finding").len().rows()
-    return {"contribution_finding": findings.height, **{f"finding_{k}": n for k, n in counts}}
+    return {
+        "contribution_finding": findings.height,
+        "employee_buckets": buckets,
+        **{f"finding_{k}": n for k, n in counts},
+    }
 
 
 @task
-def assess_retirement_readiness(build: Path, as_of: date, female_track: str | None = None) -> dict:
+def assess_retirement_readiness(
+    build: Path,
+    as_of: date,
+    female_track: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> dict:
     """retirement_readiness: one row per person near retirement age with too few employee months.
 
     `female_track` picks the women's retirement-age track of retirement_age.toml (default: the
     file's `female_track`, the 55-based cadre track).
     """
     rules, ages = load_rules(), load_retirement_ages()
+    age_frame = retirement_age_frame(ages, female_track)
+    cases, counted = [], 0
     with connect(build) as con:
-        payments = con.sql(PAYMENT_SQL).pl().lazy()
         persons = _read_optional(con, "main", "person", PERSON_SCHEMA)
-        months = count_contribution_months(payments, rules, as_of)
-        cases = assess_readiness(
-            months, persons, rules, retirement_age_frame(ages, female_track),
-            ages.outreach_window_months, as_of,
-        ).collect()  # fmt: skip
-        _write(con, "retirement_readiness", _validated(RetirementReadiness, cases))
-    return {"retirement_readiness": cases.height, "employee_persons": months.collect().height}
+        buckets = _payment_buckets(con, batch_rows)
+        for b in range(buckets):
+            payments = _bucket_payments(con, buckets, b)
+            months = count_contribution_months(payments, rules, as_of).collect()
+            counted += months.height
+            cases.append(
+                assess_readiness(
+                    months.lazy(), persons, rules, age_frame, ages.outreach_window_months, as_of
+                ).collect()
+            )
+        ready = pl.concat(cases).sort("retirement_date", "person_id")
+        _write(con, "retirement_readiness", _validated(RetirementReadiness, ready))
+    return {"retirement_readiness": ready.height, "employee_persons": counted}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import duckdb
+import polars as pl
 from prefect import task
 
 from pipelines.io import catalog, exports, marts
@@ -12,21 +14,32 @@ from pipelines.io.warehouse import connect
 from pipelines.report import builder as report_builder
 from pipelines.rules.loader import load_rules
 from pipelines.stages import worklist as worklist_stage
+from pipelines.settings import Settings
+from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.worklist_export import worklist_csv_table, worklist_sheets
 from schemas.marts import RegionParameters, Worklist
 
+DEFAULT_BATCH_ROWS = Settings.model_fields["batch_rows"].default
+
 
 @task
-def build_worklist(build: Path, as_of: date) -> dict:
-    """Rebuild ``main.worklist`` (one row per outreach case) and ``main.region_parameters``."""
+def build_worklist(build: Path, as_of: date, batch_rows: int = DEFAULT_BATCH_ROWS) -> dict:
+    """Rebuild ``main.worklist`` (one row per outreach case) and ``main.region_parameters``.
+
+    Cases are per person: a population whose ``coverage_year`` exceeds ``batch_rows`` rows is
+    built in person buckets, one after another, and the cases sorted together (issue 9).
+    """
     rules = load_rules()
     with connect(build) as con:
-        inputs = worklist_stage.WorklistInputs(
-            **{name: marts.read_mart(con, name).lazy() for name in worklist_stage.MART_INPUTS},
-            resident_paid=marts.read_resident_paid(con, [as_of.year, as_of.year + 1]).lazy(),
-        )
+        buckets = _worklist_buckets(con, batch_rows)
+        parts = [
+            worklist_stage.build_worklist(_worklist_inputs(con, as_of, buckets, b), rules, as_of)
+            .collect()
+            for b in range(buckets)
+        ]
         cases = Worklist.validate(
-            worklist_stage.build_worklist(inputs, rules, as_of).collect(), lazy=True
+            pl.concat(parts).sort(worklist_stage.WORKLIST_ORDER, **worklist_stage.WORKLIST_SORT),
+            lazy=True,
         )
         params = RegionParameters.validate(
             worklist_stage.region_parameters(rules, as_of), lazy=True
@@ -34,7 +47,27 @@ def build_worklist(build: Path, as_of: date) -> dict:
         marts.write_mart(con, "region_parameters", params)
         marts.write_mart(con, "worklist", cases)
     counts = dict(cases["case"].value_counts().iter_rows())
-    return {"worklist_cases": cases.height, **{f"cases_{k}": v for k, v in counts.items()}}
+    return {
+        "worklist_cases": cases.height,
+        "worklist_buckets": buckets,
+        **{f"cases_{k}": v for k, v in counts.items()},
+    }
+
+
+def _worklist_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
+    rows = con.execute("SELECT count(*) FROM main.coverage_year").fetchall()[0][0]
+    return bucket_count(int(rows), batch_rows)
+
+
+def _worklist_inputs(
+    con: duckdb.DuckDBPyConnection, as_of: date, buckets: int, bucket: int
+) -> worklist_stage.WorklistInputs:
+    """The worklist's marts for one person bucket (everyone when there is one bucket)."""
+    where = bucket_filter_sql("person_id", buckets, bucket)
+    return worklist_stage.WorklistInputs(
+        **{n: marts.read_mart(con, n, where).lazy() for n in worklist_stage.MART_INPUTS},
+        resident_paid=marts.read_resident_paid(con, [as_of.year, as_of.year + 1], where).lazy(),
+    )
 
 
 @task

@@ -24,24 +24,33 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main"
     )
 
 
-def read_mart(con: duckdb.DuckDBPyConnection, name: str) -> pl.DataFrame:
-    """``main.<name>`` as a frame; an empty frame of the mart's schema if not built (yet)."""
+def read_mart(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE") -> pl.DataFrame:
+    """``main.<name>`` as a frame; an empty frame of the mart's schema if not built (yet).
+
+    ``where`` is a SQL predicate on the mart's columns (a person bucket, say).
+    """
     if not table_exists(con, name):
         return empty_frame(name)
-    return con.sql(f"SELECT * FROM main.{name}").pl()
+    return con.sql(f"SELECT * FROM main.{name} WHERE {where}").pl()
 
 
-def read_resident_paid(con: duckdb.DuckDBPyConnection, years: list[int]) -> pl.DataFrame:
-    """(person_id, year) of every live, non-repair resident payment for ``years``."""
+def read_resident_paid(
+    con: duckdb.DuckDBPyConnection, years: list[int], where: str = "TRUE"
+) -> pl.DataFrame:
+    """(person_id, year) of every live, non-repair resident payment for ``years``.
+
+    ``where`` is a SQL predicate on ``person_id`` (a person bucket, say).
+    """
     if not table_exists(con, "tax_payment", "staging"):
         return pl.DataFrame(schema={"person_id": pl.Utf8, "year": pl.Int32})
     return con.sql(
         """
-        SELECT DISTINCT id_number AS person_id, period_year::INTEGER AS year
-        FROM staging.tax_payment
-        WHERE scheme = 'resident' AND kind = 'normal' AND refunded_by IS NULL
-          AND list_contains($years, period_year)
-        """,
+        SELECT * FROM (
+            SELECT DISTINCT id_number AS person_id, period_year::INTEGER AS year
+            FROM staging.tax_payment
+            WHERE scheme = 'resident' AND kind = 'normal' AND refunded_by IS NULL
+              AND list_contains($years, period_year)
+        ) WHERE """ + where,
         params={"years": years},
     ).pl()
 

@@ -501,6 +501,12 @@ CASE_BUILDERS = (
 )
 
 
+WORKLIST_ORDER = [W.priority, W.due_date, W.lapse_risk_score, W.grid_code, W.person_id, W.case]
+"""The worklist's order: priority, due date, likeliest to lapse first, then grid, person and
+case (a total order, so that the same cases always come out in the same order)."""
+WORKLIST_SORT = {"descending": [False, False, True, False, False, False], "nulls_last": True}
+
+
 def build_worklist(
     inputs: WorklistInputs,
     rules: dict[str, RegionRules],
@@ -535,9 +541,5 @@ def build_worklist(
             pl.lit(as_of, dtype=pl.Date).alias(W.as_of),
         )
         .select(list(W.to_schema().columns))
-        .sort(
-            [W.priority, W.due_date, W.lapse_risk_score, W.grid_code, W.person_id],
-            descending=[False, False, True, False, False],
-            nulls_last=True,
-        )
+        .sort(WORKLIST_ORDER, **WORKLIST_SORT)
     )

@@ -35,7 +35,8 @@ def build(tmp_path: Path, wages: pl.LazyFrame) -> Path:
 def test_check_contributions_writes_table_and_view_11(build: Path) -> None:
     counts = check_contributions.fn(build, AS_OF)
     assert counts == {
-        "contribution_finding": 2, "finding_base_below_minimum": 1, "finding_employer_type_rate": 1,
+        "contribution_finding": 2, "employee_buckets": 1, "finding_base_below_minimum": 1,
+        "finding_employer_type_rate": 1,
     }  # fmt: skip
     with connect(build, read_only=True) as con:
         table = con.sql(

@@ -106,3 +106,22 @@ def test_readiness_matches_truth_11(warehouse) -> None:
             expected.append((person_id, retires, required - months))
     assert expected, "the generator should produce short-history near-retirees"
     assert sorted(got.rows()) == sorted(expected)
+
+
+def test_person_buckets_give_identical_results_9(warehouse, tmp_path: Path) -> None:
+    """Read in person buckets (issue 9), both tables equal the one-pass tables row for row."""
+    import shutil
+
+    build, _ = warehouse
+    bucketed = tmp_path / "bucketed.duckdb"
+    shutil.copy(build, bucketed)
+    counts = check_contributions.fn(bucketed, END, batch_rows=1000)
+    assess_retirement_readiness.fn(bucketed, END, batch_rows=1000)
+    assert counts["employee_buckets"] > 3
+    for table in ("contribution_finding", "retirement_readiness"):
+        frames = []
+        for path in (build, bucketed):
+            with connect(path, read_only=True) as con:
+                frames.append(con.sql(f"SELECT * FROM main.{table}").pl())
+        assert frames[0].height > 0, table
+        assert frames[0].equals(frames[1]), table

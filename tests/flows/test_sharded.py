@@ -47,9 +47,12 @@ def dask_address():
 
 @pytest.fixture(scope="module")
 def two_nights(prefect_harness, dask_address, tmp_path_factory) -> tuple[Path, Path]:
-    """The sample night in one process, and again with 4 shards on the Dask cluster."""
+    """The sample night in one process, and again with 4 shards on the Dask cluster (and the
+    employee checks and worklist in person buckets of at most 5,000 rows)."""
     single = _night(tmp_path_factory.mktemp("single"))
-    sharded = _night(tmp_path_factory.mktemp("sharded"), shards=4, dask_address=dask_address)
+    sharded = _night(
+        tmp_path_factory.mktemp("sharded"), shards=4, dask_address=dask_address, batch_rows=5_000
+    )
     return single.warehouse, sharded.warehouse
 
 

@@ -169,4 +169,23 @@ def test_empty_marts_give_an_empty_worklist(tmp_path):
     from marts_fixtures import make_marts
 
     db = make_marts(tmp_path / "empty.duckdb")
-    assert build_worklist.fn(db, AS_OF) == {"worklist_cases": 0}
+    assert build_worklist.fn(db, AS_OF) == {"worklist_cases": 0, "worklist_buckets": 1}
+
+
+def test_person_buckets_give_the_same_worklist(scenario_db, tmp_path):
+    """Built in person buckets (issue 9), the worklist is the one built at once, row for row."""
+    import shutil
+
+    bucketed = tmp_path / "bucketed.duckdb"
+    shutil.copy(scenario_db, bucketed)
+    whole = build_worklist.fn(scenario_db, AS_OF)
+    parts = build_worklist.fn(bucketed, AS_OF, batch_rows=2)
+    assert whole["worklist_buckets"] == 1 and parts["worklist_buckets"] == 3
+    tables = []
+    for db in (scenario_db, bucketed):
+        con = duckdb.connect(str(db))
+        try:
+            tables.append(con.sql("SELECT * FROM main.worklist").fetchall())
+        finally:
+            con.close()
+    assert tables[0] == tables[1] and len(tables[0]) == whole["worklist_cases"] > 0
