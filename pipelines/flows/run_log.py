@@ -45,7 +45,12 @@ class RunRecorder:
 
     @property
     def run_id(self) -> str:
-        return f"{self.started_at:%Y%m%dT%H%M%S}-{self.as_of.isoformat()}"
+        """Start time to the microsecond, then the as-of date: unique per run, sorts by start.
+
+        (Seconds alone let two runs of the same night started in the same second share an id,
+        and the second overwrote the first's run_log row.)
+        """
+        return f"{self.started_at:%Y%m%dT%H%M%S%f}-{self.as_of.isoformat()}"
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
