@@ -78,8 +78,11 @@ def export_worklists(build: Path, exports_dir: Path, as_of: date) -> dict:
         grid_names = marts.read_grid_names(con)
     folder = exports.exports_folder(exports_dir, as_of)
     sheets = worklist_sheets(cases, as_of, grid_names)
-    for sheet in sheets:
-        exports.write_sheet_xlsx(folder / sheet.file_name, sheet.header_lines, sheet.table)
+    # all workbooks in one call: checked for unmasked IDs in one pass before any is written,
+    # rendered many per polars query, zipped and written by two threads
+    exports.write_sheets_xlsx(
+        [exports.SheetFile(folder / s.file_name, s.header_lines, s.table) for s in sheets]
+    )
     exports.write_csv(folder / "worklist.csv", worklist_csv_table(cases))
     return {"export_files": len(sheets) + 1, "export_rows": cases.height}
 
