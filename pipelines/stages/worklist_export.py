@@ -64,20 +64,30 @@ def _safe(code: str | None) -> str:
     return re.sub(r"[^0-9A-Za-z_-]", "_", code) if code else "unassigned"
 
 
-def _counts_line(cases: pl.Series) -> str:
-    counts = cases.value_counts(sort=True)
-    parts = [f"{CASE_LABELS.get(c, c)} {n}" for c, n in counts.iter_rows()]
-    return f"共 {cases.len()} 条: " + ", ".join(parts)
+def _counts_lines(cases: pl.DataFrame, key: str) -> dict[str | None, str]:
+    """Per sheet key: ``共 N 条: 未参保 3, 断保 1`` (most frequent case first, then by name)."""
+    counts = (
+        cases.group_by(key, W.case)
+        .len()
+        .sort(key, "len", W.case, descending=[False, True, False], nulls_last=True)
+    )
+    lines: dict[str | None, list[str]] = {}
+    totals: dict[str | None, int] = {}
+    for sheet_key, case, n in counts.iter_rows():  # one row per sheet and case: small
+        lines.setdefault(sheet_key, []).append(f"{CASE_LABELS.get(case, case)} {n}")
+        totals[sheet_key] = totals.get(sheet_key, 0) + n
+    return {k: f"共 {totals[k]} 条: " + ", ".join(parts) for k, parts in lines.items()}
 
 
 def _table(cases: pl.DataFrame, columns: list[str], *, mask_contact: bool) -> pl.DataFrame:
+    """The cases sorted (SORT; ties keep the worklist's own total order), masked, renamed."""
     contact = (
         [mask_name_expr(W.name).alias(W.name), mask_phone_expr(W.phone).alias(W.phone)]
         if mask_contact
         else []
     )
     return (
-        cases.sort(SORT, descending=SORT_DESCENDING, nulls_last=True)
+        cases.sort(SORT, descending=SORT_DESCENDING, nulls_last=True, maintain_order=True)
         .with_columns(
             mask_id_expr(W.person_id).alias(W.person_id),
             pl.col(W.case).replace_strict(CASE_LABELS, default=pl.col(W.case)),
@@ -93,6 +103,21 @@ def is_school_case() -> pl.Expr:
     return (pl.col(W.case) == "student_uninsured") & pl.col(W.school_code).is_not_null()
 
 
+_KEY = "__sheet_key"
+
+
+def _split(cases: pl.DataFrame, key: str, columns: list[str]) -> dict[str | None, pl.DataFrame]:
+    """One sorted, masked table per value of ``key``: one sort and one mask pass for all sheets.
+
+    Sorting the whole frame and then partitioning keeps each part in sorted order, so this is
+    the per-sheet sort without ~10,000 small sorts (8,600 sheets at 1M persons).
+    """
+    table = _table(cases.with_columns(pl.col(key).alias(_KEY)), [*columns, _KEY],
+                   mask_contact=False)
+    parts = table.partition_by(_KEY, maintain_order=True, include_key=False, as_dict=True)
+    return {sheet_key: part for (sheet_key,), part in parts.items()}
+
+
 def worklist_sheets(
     worklist: pl.DataFrame, as_of: date, grid_names: dict[str, str] | None = None
 ) -> list[Sheet]:
@@ -100,26 +125,26 @@ def worklist_sheets(
     grid_names = grid_names or {}
     sheets = []
     by_grid = worklist.filter(~is_school_case())
-    for (grid,), cases in by_grid.group_by(W.grid_code, maintain_order=True):
+    counts = _counts_lines(by_grid, W.grid_code)
+    for grid, table in _split(by_grid, W.grid_code, GRID_COLUMNS).items():
         label = f"网格 {grid} {grid_names.get(grid, '')}".rstrip() if grid else "未分配网格"
-        sheets.append(_sheet(f"grid_{_safe(grid)}.xlsx", label, as_of, cases, GRID_COLUMNS))
+        sheets.append(_sheet(f"grid_{_safe(grid)}.xlsx", label, as_of, counts[grid], table))
     by_school = worklist.filter(is_school_case())
-    for (school,), cases in by_school.group_by(W.school_code, maintain_order=True):
-        name = cases[W.school_name].drop_nulls().first() or ""
-        label = f"学校 {school} {name}".rstrip()
-        sheets.append(_sheet(f"school_{_safe(school)}.xlsx", label, as_of, cases, SCHOOL_COLUMNS))
+    counts = _counts_lines(by_school, W.school_code)
+    names = dict(
+        by_school.group_by(W.school_code)
+        .agg(pl.col(W.school_name).drop_nulls().first())
+        .iter_rows()
+    )
+    for school, table in _split(by_school, W.school_code, SCHOOL_COLUMNS).items():
+        label = f"学校 {school} {names.get(school) or ''}".rstrip()
+        sheets.append(_sheet(f"school_{_safe(school)}.xlsx", label, as_of, counts[school], table))
     return sorted(sheets, key=lambda sheet: sheet.file_name)
 
 
-def _sheet(
-    file_name: str, label: str, as_of: date, cases: pl.DataFrame, columns: list[str]
-) -> Sheet:
-    lines = [
-        f"全民参保工作清单 · {label}",
-        f"数据日期: {as_of.isoformat()}",
-        _counts_line(cases[W.case]),
-    ]
-    return Sheet(file_name, lines, _table(cases, columns, mask_contact=False))
+def _sheet(file_name: str, label: str, as_of: date, counts: str, table: pl.DataFrame) -> Sheet:
+    lines = [f"全民参保工作清单 · {label}", f"数据日期: {as_of.isoformat()}", counts]
+    return Sheet(file_name, lines, table)
 
 
 def worklist_csv_table(worklist: pl.DataFrame) -> pl.DataFrame:
