@@ -24,8 +24,8 @@ from pipelines.io.warehouse import connect, run_sql_file
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import Settings
-from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.contribution_findings import detect_contribution_findings
+from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 from schemas.employee import ContributionFinding, RetirementReadiness
 
