@@ -11,10 +11,11 @@ self-validating: a GB18030 file with any Chinese text in it is practically never
 so "decodes as strict UTF-8" decides the first case with certainty, and "decodes as strict
 GB18030" (the superset of GBK, so rare name characters survive) the second. A statistical
 detector (charset-normalizer, chardet) guesses among dozens of encodings and can call a short
-GBK file Big5 or Shift-JIS; here a wrong guess means silently garbled names. Decoding is
-streamed with Python's incremental decoder in 16 MB chunks, so memory stays flat and a failure
-reports its byte offset. GB18030 (and gzipped) files are decoded to a temporary UTF-8 file that
-polars then scans in batches (polars and DuckDB scan UTF-8 only), so memory stays bounded.
+GBK file Big5 or Shift-JIS; here a wrong guess means silently garbled names. Files are streamed
+in 16 MB chunks, so memory stays flat: UTF-8 is validated without decoding (``_is_utf8``),
+GB18030 is decoded with Python's incremental decoder, so a failure reports its byte offset.
+GB18030 (and gzipped) files are written to a temporary UTF-8 file that polars then scans in
+batches (polars and DuckDB scan UTF-8 only), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -144,20 +145,20 @@ def _transcode(path: Path, gzipped: bool, encoding: str, target: Path | None,
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
-    out = open(target, "w", encoding="utf-8", newline="") if target else None
+    out = open(target, "wb") if target else None  # encoding explicitly: faster than a text file
     try:
         for chunk in _open_bytes(path, gzipped):
             if inspect:
                 inspect(chunk)
             text = decoder.decode(chunk)
             if out:
-                out.write(text)
+                out.write(text.encode("utf-8"))
             offset += len(chunk)
         if inspect:
             inspect(b"")  # end of file
         text = decoder.decode(b"", final=True)
         if out:
-            out.write(text)
+            out.write(text.encode("utf-8"))
     except UnicodeDecodeError as exc:
         return offset + exc.start  # approximate by the few bytes a decoder buffers
     finally:
@@ -184,6 +185,10 @@ def _refuse_utf8_lines(path: Path) -> Callable[[bytes], None]:
     only with at least ``_MIXED_MIN_HANZI`` Chinese characters in its UTF-8 reading: for GBK
     bytes that needs 5 or more characters to align by chance (about 1e-9 per line). A UTF-8
     line with fewer Chinese characters in a GBK file is not detected.
+
+    Only lines that contain the byte shape of a UTF-8 Chinese character are decoded
+    (``_utf8_hanzi_candidates``); trying every non-ASCII line cost a failed decode, and a
+    Python exception, per line of the file.
     """
     nul = _refuse_nul_bytes(path)
     carry = b""
@@ -191,10 +196,11 @@ def _refuse_utf8_lines(path: Path) -> Callable[[bytes], None]:
     def inspect(chunk: bytes) -> None:
         nonlocal carry
         nul(chunk)
-        lines = (carry + chunk).split(b"\n")
-        carry = lines.pop()  # an unfinished line waits for the next chunk (or the end)
-        for line in lines + ([carry] if not chunk else []):
-            if not line.isascii() and _utf8_hanzi(line) >= _MIXED_MIN_HANZI:
+        data = carry + chunk
+        end = data.rfind(b"\n") + 1 if chunk else len(data)  # unfinished line waits
+        carry = data[end:]
+        for line in _utf8_hanzi_candidates(data[:end]):
+            if _utf8_hanzi(line) >= _MIXED_MIN_HANZI:
                 raise UnreadableFile("file_encoding", f"{path.name}: mixed encodings: GB18030 "
                                      f"text with UTF-8 lines in it")
     return inspect
@@ -202,6 +208,30 @@ def _refuse_utf8_lines(path: Path) -> Callable[[bytes], None]:
 
 _MIXED_MIN_HANZI = 3
 _HANZI = re.compile(r"[\u3400-\u9fff]")
+# Byte classes of a UTF-8 Chinese character U+3400-U+9FFF: E3 90-BF 80-BF or E4-E9 80-BF 80-BF.
+_LEAD, _CONTINUATION = b"L", b"C"
+_HANZI_BYTE_CLASSES = bytes(
+    (_LEAD[0] if 0xE3 <= b <= 0xE9 else _CONTINUATION[0] if 0x80 <= b <= 0xBF else ord("."))
+    for b in range(256)
+)
+
+
+def _utf8_hanzi_candidates(data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` (split at ``\n``) that hold a lead and two continuation bytes.
+
+    Every line with a UTF-8 Chinese character has one, so no line ``_utf8_hanzi`` would count
+    is missed; a GBK export has a few hundred such byte triples in 16 MB. The search runs in
+    C (``bytes.translate`` and ``bytes.find``); only the candidate lines reach Python.
+    """
+    classes = data.translate(_HANZI_BYTE_CLASSES)
+    shape = _LEAD + _CONTINUATION + _CONTINUATION
+    at = classes.find(shape)
+    while at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        stop = data.find(b"\n", at)
+        stop = len(data) if stop < 0 else stop
+        yield data[start:stop]
+        at = classes.find(shape, stop)
 
 
 def _utf8_hanzi(line: bytes) -> int:
@@ -212,13 +242,52 @@ def _utf8_hanzi(line: bytes) -> int:
         return 0
 
 
+def _is_utf8(data: bytes) -> bool:
+    """Strict UTF-8 validation (the same rules as Python's strict decoder), without decoding.
+
+    polars' binary-to-text cast validates in Rust (SIMD), several times faster than building
+    a Python string that is thrown away.
+    """
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.Utf8, strict=True)
+    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):  # invalid utf8
+        return False
+    return True
+
+
+def _copy_if_utf8(path: Path, gzipped: bool, target: Path | None,
+                  inspect: Callable[[bytes], None]) -> bool:
+    """Whether the whole file is strict UTF-8 (its bytes copied to ``target`` if given).
+
+    Validated a run of whole lines at a time: ``\n`` never occurs inside a multi-byte
+    character, so a chunk cut mid-character is never judged. ``inspect`` sees every raw
+    chunk first and may raise ``UnreadableFile``.
+    """
+    carry = b""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(target, "wb")) if target else None
+        for chunk in _open_bytes(path, gzipped):
+            inspect(chunk)
+            data = carry + chunk
+            end = data.rfind(b"\n") + 1
+            carry = data[end:]
+            if not _is_utf8(data[:end]):
+                return False
+            if out:
+                out.write(data[:end])
+        inspect(b"")  # end of file
+        if not _is_utf8(carry):
+            return False
+        if out:
+            out.write(carry)
+    return True
+
+
 def _utf8_source(path: Path, gzipped: bool, target: Path) -> tuple[Path, str]:
     """A UTF-8 file with the CSV's text (the file itself when it already is) and its encoding."""
     nul = _refuse_nul_bytes(path)
-    if not gzipped and _transcode(path, False, "utf-8", None, nul) < 0:
-        return path, "utf-8"
-    if gzipped and _transcode(path, True, "utf-8", target, nul) < 0:
-        return target, "utf-8"
+    if _copy_if_utf8(path, gzipped, target if gzipped else None, nul):
+        return (target if gzipped else path), "utf-8"
     bad_at = _transcode(path, gzipped, "gb18030", target, _refuse_utf8_lines(path))
     if bad_at >= 0:
         raise UnreadableFile(

@@ -18,12 +18,14 @@ from typing import Any
 import polars as pl
 
 from pipelines.stages.normalise_identity import (
-    check_character,
-    clean_id,
+    check_character_of_number,
     failed_id_check,
-    first17,
+    first17_number,
+    half_width,
+    id_birth_date,
+    is_legacy,
     mask_id,
-    upgrade_legacy,
+    upgrade_legacy_with,
 )
 from schemas._common import LINEAGE_COLUMNS, header_map, required_columns, staged_columns
 
@@ -56,6 +58,9 @@ MESSAGES = {
     "id_birth_mismatch": "birth date inside the ID number differs from the record's birth date",
     "id_sex_mismatch": "sex digit of the ID number differs from the record's sex",
 }
+
+# The record checks as an Enum: the vocabulary of rejects.check (and of MESSAGES).
+CHECKS = pl.Enum(list(MESSAGES))
 
 _DATE_FORMS = ((r"^\d{4}-\d{2}-\d{2}", "%Y-%m-%d"), (r"^\d{4}/\d{2}/\d{2}", "%Y/%m/%d"),
                (r"^\d{8}", "%Y%m%d"))
@@ -100,8 +105,8 @@ def _typed(name: str, info: dict[str, Any], text: pl.Expr) -> tuple[pl.Expr, str
     """(typed value expression, check reported when a present value does not parse)."""
     kind, dtype = info["kind"], info["dtype"]
     if kind == "id":  # pieces materialised by _identity_pieces, reused by the id checks
-        pieces = [pl.col(f"__{piece}_{name}") for piece in ("id_clean", "first17", "check_char")]
-        return upgrade_legacy(*pieces), None
+        pieces = [pl.col(f"__{piece}_{name}") for piece in ("id_clean", "legacy", "check_char")]
+        return upgrade_legacy_with(*pieces), None
     if kind == "date":
         return parse_date(text), "date"
     if kind == "timestamp":
@@ -139,7 +144,7 @@ def _failed_check(
             typed, divisions=id_divisions, not_after=delivery_date,
             record_birth_date=pl.col(f"__typed_{birth}") if birth else None,
             record_sex=pl.col(f"__typed_{sex}") if sex else None,
-            computed_check=pl.col(f"__check_char_{name}"),
+            computed_check=pl.col(f"__check_char_{name}"), born=pl.col(f"__born_{name}"),
         ))
     if parse_check:
         expr = expr.when(typed.is_null()).then(pl.lit(parse_check))
@@ -157,16 +162,20 @@ def _failed_check(
 
 
 def _identity_pieces(frame: pl.LazyFrame, id_columns: list[str]) -> pl.LazyFrame:
-    """Cleaned number, its 17 check digits and their check character, one column per step.
+    """Cleaned number, whether it is legacy, its 17 check digits (as an integer) and their
+    check character, one column per step.
 
     Materialising each step matters: a nested expression is re-evaluated everywhere it is
-    used, and the check character reads its input 18 times.
+    used. The input is already stripped (``_clean_text``), so only full-width characters are
+    mapped here.
     """
+    clean, legacy, first17, check = ("__id_clean_", "__legacy_", "__first17_", "__check_char_")
     return (
-        frame.with_columns(clean_id(pl.col(n)).alias(f"__id_clean_{n}") for n in id_columns)
-        .with_columns(first17(pl.col(f"__id_clean_{n}")).alias(f"__first17_{n}")
+        frame.with_columns(half_width(pl.col(n)).alias(clean + n) for n in id_columns)
+        .with_columns(is_legacy(pl.col(clean + n)).alias(legacy + n) for n in id_columns)
+        .with_columns(first17_number(pl.col(clean + n), pl.col(legacy + n)).alias(first17 + n)
                       for n in id_columns)
-        .with_columns(check_character(pl.col(f"__first17_{n}")).alias(f"__check_char_{n}")
+        .with_columns(check_character_of_number(pl.col(first17 + n)).alias(check + n)
                       for n in id_columns)
     )
 
@@ -180,10 +189,17 @@ def _derived(name: str) -> pl.Expr:
     return pl.lit(None)  # refunded_by: recomputed over the whole table by the store
 
 
-def _clean_text(name: str) -> pl.Expr:
-    """Surrounding whitespace (also full-width) removed; an empty value is missing."""
-    text = pl.col(name).cast(pl.Utf8).str.strip_chars()
-    return pl.when(text.str.len_chars() > 0).then(text).alias(name)
+def _clean_text(frame: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
+    """Surrounding whitespace (also full-width) removed; an empty value is missing.
+
+    Two steps, so each value is stripped once (as one expression the strip ran twice: in
+    the condition and in the value).
+    """
+    return (
+        frame.with_columns(pl.col(n).cast(pl.Utf8).str.strip_chars() for n in names)
+        .with_columns(pl.when(pl.col(n).str.len_bytes() > 0).then(pl.col(n)).alias(n)
+                      for n in names)
+    )
 
 
 def stage_extract(
@@ -206,22 +222,27 @@ def stage_extract(
     columns = staged_columns(staged_model)
     checked = {n: i for n, i in columns.items() if i.get("kind") not in (None, "derived")}
     missing = [pl.lit(None, dtype=pl.Utf8).alias(n) for n in checked if n not in raw.columns]
-    frame = raw.lazy().with_columns(missing).with_columns(_clean_text(n) for n in checked)
-    frame = frame.pipe(_identity_pieces, [n for n, i in checked.items() if i["kind"] == "id"])
+    id_columns = [n for n, i in checked.items() if i["kind"] == "id"]
+    frame = raw.lazy().with_columns(missing).pipe(_clean_text, list(checked))
+    frame = frame.pipe(_identity_pieces, id_columns)
     typed = {n: _typed(n, i, pl.col(n)) for n, i in checked.items()}
     frame = frame.with_columns(
         expr.cast(checked[n]["dtype"]).alias(f"__typed_{n}") for n, (expr, _) in typed.items()
-    )
+    ).with_columns(id_birth_date(pl.col(f"__typed_{n}")).alias(f"__born_{n}") for n in id_columns)
     frame = frame.with_columns(
         _failed_check(
             n, i, typed=pl.col(f"__typed_{n}"), parse_check=typed[n][1], divisions=divisions,
             id_divisions=id_divisions, delivery_date=delivery_date,
-        ).alias(f"__check_{n}")
+        ).cast(CHECKS).alias(f"__check_{n}")
         for n, i in checked.items()
     )
     check_cols = [f"__check_{n}" for n in checked]
     frame = frame.with_columns(__ok=pl.all_horizontal(pl.col(c).is_null() for c in check_cols))
-    frame = frame.collect(engine="in-memory").lazy()  # computed once, read by three outputs
+    # computed once, read by three outputs; only what they read is kept (the identity pieces
+    # and extra columns are not), and the checks as an Enum: a text column of mostly nulls
+    # still costs 16 bytes a row
+    keep = [*checked, *(f"__typed_{n}" for n in checked), *check_cols, "__ok", LINE, SOURCE_FILE]
+    frame = frame.select(keep).collect(engine="in-memory").lazy()
     failures = _failures(frame, checked)
     accepted = frame.filter(pl.col("__ok"))
     staged = accepted.select(
@@ -253,7 +274,7 @@ def _failures(frame: pl.LazyFrame, checked: dict[str, dict[str, Any]]) -> pl.Laz
                 pl.col(SOURCE_FILE).alias("source_file"),
                 pl.col(LINE).alias("line"),
                 pl.lit(column).alias("column"),
-                check.alias("check"),
+                check.cast(pl.Utf8).alias("check"),
                 value.alias("value"),
             )
         )
@@ -278,7 +299,7 @@ def _rejected_identity(
             continue
         check = pl.col(f"__check_{name}")
         parts.append(
-            frame.filter(check.str.starts_with("id_")).select(
+            frame.filter(check.cast(pl.Utf8).str.starts_with("id_")).select(
                 pl.lit(source).alias("source"),
                 pl.col(SOURCE_FILE).alias("source_file"),
                 pl.col(LINE).alias("line"),
@@ -288,7 +309,7 @@ def _rejected_identity(
                 (pl.col("birth_date") if "birth_date" in checked else pl.lit(None, pl.Utf8))
                 .alias("birth_date"),
                 (pl.col(division) if division else pl.lit(None, pl.Utf8)).alias("division"),
-                check.alias("check"),
+                check.cast(pl.Utf8).alias("check"),
             )
         )
     if not parts:
@@ -347,12 +368,20 @@ def duplicate_key_sql(table: str, key: tuple[str, ...], id_columns: set[str]) ->
 
     keys = ", ".join(key)
     value = " || ',' || ".join(shown(k) for k in key)
+    # Keys are almost all unique: group their hashes first (one aggregate over 8-byte values,
+    # not the key text) and number only the rows whose hash repeats, by the keys themselves
+    # (rows of different keys that share a hash are candidates, never duplicates), instead of
+    # partitioning and sorting every row of the night.
     return f"""
+        WITH repeated AS (
+            SELECT hash({keys}) AS h FROM {table} GROUP BY h HAVING count(*) > 1
+        )
         SELECT source_file, line, '{",".join(key)}' AS "column", 'duplicate_key' AS "check",
                {value} AS value
         FROM (
             SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY source_file, line) AS n
             FROM {table}
+            WHERE hash({keys}) IN (SELECT h FROM repeated)
         )
         WHERE n > 1
     """
