@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import os
 import queue
 import threading
 from collections import defaultdict
@@ -19,6 +20,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pandera.config
 import pandera.errors
 import pandera.polars as pa
@@ -54,6 +56,27 @@ BATCH_ROWS = 250_000
 # batch or two of its own alongside: 1.5 GB kept the 1M-person peak at 2.7 GB (2 GB: 2.9 GB)
 # at the same speed.
 DUCKDB_MEMORY_LIMIT = "1.5GB"
+# ... except while a night's rows replace older rows with the same key: that DELETE ... USING
+# joins the night's keys and cannot spill the way a SELECT join does, so 1.5 GB ran out of
+# memory at 10M persons (~40M payment keys a night). It gets this share of physical memory;
+# it takes only what the join needs (a 1M-person night: a few hundred MB).
+MERGE_MEMORY_SHARE = 0.4
+
+
+def _merge_memory_limit() -> str:
+    """MERGE_MEMORY_SHARE of this machine's physical memory, as a DuckDB size."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(int(total * MERGE_MEMORY_SHARE) // 2**20, 1536)}MB"
+
+
+@contextlib.contextmanager
+def _roomy(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB's memory limit raised to ``_merge_memory_limit()`` for the block, then restored."""
+    con.execute(f"SET memory_limit = '{_merge_memory_limit()}'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
 
 
 class RejectRateExceeded(RuntimeError):
@@ -560,7 +583,8 @@ def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[_Fil
                                                    for x in f.rejected_identity]))
     accepted = store.accepted_per_file(con, incoming)
     rejected = _rejected_records(con, batch_id, [f.delivery.file for f in files])
-    store.merge_incoming(con, incoming, replace=replace)
+    with _roomy(con):
+        store.merge_incoming(con, incoming, replace=replace)
     return [_count(spec, batch_id, f, accepted.get(f.delivery.file, 0),
                    rejected.get(f.delivery.file, 0), summary) for f in files]
 
