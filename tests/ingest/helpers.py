@@ -52,3 +52,11 @@ def tax_row(payment_id, id_number=None, scheme="resident", pooling="330100", per
             kind="normal", refund_of="", amount="380", paid_at="2025-12-01 10:00:00") -> list[str]:
     return [payment_id, id_number or make_id(), "张三", scheme, pooling, period, kind,
             refund_of, amount, paid_at]
+
+
+def write_night(inbox: Path, day: str, households=None, payments=None, part: str = "") -> None:
+    """One night's household and/or tax_payment CSV (``part``: a second file of the night)."""
+    if households is not None:
+        write_csv(inbox / day / f"household{part}.csv", HOUSEHOLD_HEADER, households)
+    if payments is not None:
+        write_csv(inbox / day / f"tax_payment{part}.csv", TAX_HEADER, payments)

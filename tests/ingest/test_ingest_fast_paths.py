@@ -31,7 +31,15 @@ from pipelines.stages.stage_extract import StagedExtract, duplicate_key_sql
 from schemas import SOURCES
 from schemas._common import empty_frame
 
-from .helpers import HOUSEHOLD_HEADER, TAX_HEADER, household_row, make_id, tax_row, write_csv
+from .helpers import (
+    HOUSEHOLD_HEADER,
+    TAX_HEADER,
+    household_row,
+    make_id,
+    tax_row,
+    write_csv,
+    write_night,
+)
 
 A = make_id("110105", "19900101", "001")
 B = make_id("110105", "19900101", "011")
@@ -49,22 +57,15 @@ def _snapshot(build: Path) -> dict[str, list[tuple]]:
     return {t: sorted(_rows(build, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
-def _night(inbox: Path, day: str, households=None, payments=None, part=""):
-    if households is not None:
-        write_csv(inbox / day / f"household{part}.csv", HOUSEHOLD_HEADER, households)
-    if payments is not None:
-        write_csv(inbox / day / f"tax_payment{part}.csv", TAX_HEADER, payments)
-
-
 def _nights(inbox: Path) -> None:
     """Three nights: parts, duplicates across parts, updates, a broken snapshot part, a refund."""
-    _night(inbox, "2026-01-02", [household_row(A), household_row(B)],
+    write_night(inbox, "2026-01-02", [household_row(A), household_row(B)],
            [tax_row("P1", A), tax_row("P2", B), tax_row("P3", A, amount="x")], part="-01")
-    _night(inbox, "2026-01-02", [household_row(C, birth="1985-05-05"), household_row(A)],
+    write_night(inbox, "2026-01-02", [household_row(C, birth="1985-05-05"), household_row(A)],
            [tax_row("P1", B, amount="400"), tax_row("P4", C)], part="-02")
-    _night(inbox, "2026-01-03", [household_row(A, status="迁出")],
+    write_night(inbox, "2026-01-03", [household_row(A, status="迁出")],
            [tax_row("P2", B, amount="420"), tax_row("R1", A, kind="退费", refund_of="P1")])
-    _night(inbox, "2026-01-04", [household_row(B, status="注销")], part="-01")
+    write_night(inbox, "2026-01-04", [household_row(B, status="注销")], part="-01")
     write_csv(inbox / "2026-01-04" / "household-02.csv", ["id_number", "name"], [[C, "x"]])
 
 
@@ -96,7 +97,7 @@ def test_nights_in_order_are_appended_in_place(inbox: Path, tmp_path: Path, monk
     ingest_deliveries.fn(build, inbox, 1.0)
     assert seen and all(direct for _, _, direct in seen)
     # a night arriving late goes through the work table
-    _night(inbox, "2026-01-01", payments=[tax_row("P9", A)])
+    write_night(inbox, "2026-01-01", payments=[tax_row("P9", A)])
     seen.clear()
     ingest_deliveries.fn(build, inbox, 1.0)
     assert seen == [("tax_payment", "2026-01-01", False)]
@@ -136,11 +137,11 @@ def test_late_and_repeated_nights_match_the_work_table_path(inbox, tmp_path, mon
             patch.setattr(store, "create_incoming", _work_table)
             ingest_deliveries.fn(builds["general"], inbox, 1.0)
 
-    _night(inbox, "2026-01-03", [household_row(A)], [tax_row("P1", A, amount="400")])
+    write_night(inbox, "2026-01-03", [household_row(A)], [tax_row("P1", A, amount="400")])
     run_all()
-    _night(inbox, "2026-01-02", [household_row(B)], [tax_row("P1", A), tax_row("P2", B)])
+    write_night(inbox, "2026-01-02", [household_row(B)], [tax_row("P1", A), tax_row("P2", B)])
     run_all()  # an older night arriving late
-    _night(inbox, "2026-01-03", [household_row(C, birth="1985-05-05")],
+    write_night(inbox, "2026-01-03", [household_row(C, birth="1985-05-05")],
            [tax_row("P3", C)], part="-02")
     run_all()  # another part of a night already staged
     assert _snapshot(builds["auto"]) == _snapshot(builds["general"])
@@ -152,13 +153,13 @@ def test_refunded_by_is_cleared_when_the_refund_goes_and_takes_the_first_refund(
                                                                                   tmp_path):
     build = tmp_path / "w.duckdb"
     load_reference.fn(build, [inbox / "reference"])
-    _night(inbox, "2026-01-02", payments=[
+    write_night(inbox, "2026-01-02", payments=[
         tax_row("P1", A), tax_row("R2", A, kind="退费", refund_of="P1"),
         tax_row("R1", A, kind="退费", refund_of="P1")])
     ingest_deliveries.fn(build, inbox, 1.0)
     assert _rows(build, "SELECT refunded_by FROM staging.tax_payment WHERE payment_id = 'P1'"
                  ) == [("R1",)]
-    _night(inbox, "2026-01-03", payments=[tax_row("R1", A), tax_row("R2", A)])
+    write_night(inbox, "2026-01-03", payments=[tax_row("R1", A), tax_row("R2", A)])
     ingest_deliveries.fn(build, inbox, 1.0)  # both re-delivered as normal payments
     assert _rows(build, "SELECT refunded_by FROM staging.tax_payment WHERE payment_id = 'P1'"
                  ) == [(None,)]

@@ -14,7 +14,15 @@ from pipelines.flows.tasks_ingest import (
     load_reference,
 )
 
-from .helpers import HOUSEHOLD_HEADER, TAX_HEADER, household_row, make_id, tax_row, write_csv
+from .helpers import (
+    HOUSEHOLD_HEADER,
+    TAX_HEADER,
+    household_row,
+    make_id,
+    tax_row,
+    write_csv,
+    write_night,
+)
 
 TABLES = ("main.rejects", "main.ingest_log", "staging.household", "staging.tax_payment",
           "staging.rejected_identity", "reference.divisions", "reference.versions")
@@ -41,16 +49,9 @@ def _snapshot(build: Path) -> dict[str, list[tuple]]:
     return {t: sorted(_rows(build, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
 
 
-def _night(inbox: Path, day: str, households=None, payments=None, part=""):
-    if households is not None:
-        write_csv(inbox / day / f"household{part}.csv", HOUSEHOLD_HEADER, households)
-    if payments is not None:
-        write_csv(inbox / day / f"tax_payment{part}.csv", TAX_HEADER, payments)
-
-
 def test_night_staged_with_counts_reconciled(inbox: Path, tmp_path: Path):
     bad = household_row(id_number="110105199001010011")
-    _night(inbox, "2026-01-02", [household_row(A), bad],
+    write_night(inbox, "2026-01-02", [household_row(A), bad],
            [tax_row("P1", A), tax_row("P2", B, amount="x")])
     summary = _run(tmp_path / "w.duckdb", inbox)
     hh, tax = summary.sources["household"], summary.sources["tax_payment"]
@@ -70,7 +71,7 @@ def test_night_staged_with_counts_reconciled(inbox: Path, tmp_path: Path):
 
 
 def test_rerunning_the_same_night_leaves_every_table_identical(inbox: Path, tmp_path: Path):
-    _night(inbox, "2026-01-02", [household_row(A), household_row(id_number="1")],
+    write_night(inbox, "2026-01-02", [household_row(A), household_row(id_number="1")],
            [tax_row("P1", A)])
     (inbox / "2026-01-02" / "notes.txt").write_text("not a delivery")
     build = tmp_path / "w.duckdb"
@@ -82,7 +83,7 @@ def test_rerunning_the_same_night_leaves_every_table_identical(inbox: Path, tmp_
 
 
 def test_file_delivered_twice_changes_nothing(inbox: Path, tmp_path: Path):
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
     build = tmp_path / "w.duckdb"
     _run(build, inbox)
     before = _snapshot(build)
@@ -98,37 +99,37 @@ def test_file_delivered_twice_changes_nothing(inbox: Path, tmp_path: Path):
 
 def test_event_latest_delivery_wins_even_when_nights_arrive_out_of_order(inbox, tmp_path):
     build = tmp_path / "w.duckdb"
-    _night(inbox, "2026-01-03", payments=[tax_row("P1", A, amount="400")])
+    write_night(inbox, "2026-01-03", payments=[tax_row("P1", A, amount="400")])
     _run(build, inbox)
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", A, amount="380"), tax_row("P2", A)])
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A, amount="380"), tax_row("P2", A)])
     _run(build, inbox)  # the older night arrives late: P1 of 01-03 stands, P2 is new
     assert _rows(build, "SELECT payment_id, amount, delivery_date::VARCHAR FROM "
                         "staging.tax_payment ORDER BY 1") == [
         ("P1", 400.0, "2026-01-03"), ("P2", 380.0, "2026-01-02")]
-    _night(inbox, "2026-01-04", payments=[tax_row("P1", A, amount="420")])
+    write_night(inbox, "2026-01-04", payments=[tax_row("P1", A, amount="420")])
     _run(build, inbox)
     assert _rows(build, "SELECT amount FROM staging.tax_payment WHERE payment_id='P1'") == [(420.0,)]
 
 
 def test_snapshot_replaces_previous_and_late_older_snapshot_is_ignored(inbox, tmp_path):
     build = tmp_path / "w.duckdb"
-    _night(inbox, "2026-01-02", [household_row(A), household_row(B)])
+    write_night(inbox, "2026-01-02", [household_row(A), household_row(B)])
     _run(build, inbox)
-    _night(inbox, "2026-01-04", [household_row(A, status="迁出")])
+    write_night(inbox, "2026-01-04", [household_row(A, status="迁出")])
     _run(build, inbox)
     assert _rows(build, "SELECT id_number, status FROM staging.household") == [(A, "moved_out")]
-    _night(inbox, "2026-01-03", [household_row(A), household_row(C, birth="1985-05-05")])
+    write_night(inbox, "2026-01-03", [household_row(A), household_row(C, birth="1985-05-05")])
     _run(build, inbox)
     assert _rows(build, "SELECT id_number, status FROM staging.household") == [(A, "moved_out")]
 
 
 def test_snapshot_parts_of_one_night_together_and_a_broken_part_wipes_nothing(inbox, tmp_path):
     build = tmp_path / "w.duckdb"
-    _night(inbox, "2026-01-02", [household_row(A)], part="-01")
-    _night(inbox, "2026-01-02", [household_row(B)], part="-02")
+    write_night(inbox, "2026-01-02", [household_row(A)], part="-01")
+    write_night(inbox, "2026-01-02", [household_row(B)], part="-02")
     _run(build, inbox)
     assert len(_rows(build, "SELECT * FROM staging.household")) == 2
-    _night(inbox, "2026-01-03", [household_row(A, status="注销")], part="-01")
+    write_night(inbox, "2026-01-03", [household_row(A, status="注销")], part="-01")
     write_csv(inbox / "2026-01-03" / "household-02.csv", ["id_number", "name"], [[B, "x"]])
     _run(build, inbox)
     assert _rows(build, "SELECT id_number, status FROM staging.household ORDER BY 1") == sorted(
@@ -137,8 +138,8 @@ def test_snapshot_parts_of_one_night_together_and_a_broken_part_wipes_nothing(in
 
 def test_duplicate_key_across_parts_of_one_night_rejects_the_later_occurrence(inbox, tmp_path):
     build = tmp_path / "w.duckdb"
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", A), tax_row("P2", A)], part="-01")
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", B, amount="400")], part="-02")
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A), tax_row("P2", A)], part="-01")
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", B, amount="400")], part="-02")
     summary = _run(build, inbox)
     assert _rows(build, 'SELECT file, line, "column", "check" FROM main.rejects') == [
         ("2026-01-02/tax_payment-02.csv", 2, "payment_id", "duplicate_key")]
@@ -152,7 +153,7 @@ def test_batches_give_the_same_result_as_one_pass(inbox, tmp_path):
                           sex="1" if i % 2 else "2") for i in range(1, 40)]
     rows[7][0] = "110105199001010011"  # bad check character
     rows[30][3] = "1990-02-30"  # impossible date
-    _night(inbox, "2026-01-02", rows, [tax_row(f"P{i}", A) for i in range(25)])
+    write_night(inbox, "2026-01-02", rows, [tax_row(f"P{i}", A) for i in range(25)])
     one, many = tmp_path / "one.duckdb", tmp_path / "many.duckdb"
     load_reference.fn(one, [inbox / "reference"])
     load_reference.fn(many, [inbox / "reference"])
@@ -182,11 +183,11 @@ def test_night_larger_than_a_duckdb_row_group_is_staged_in_full(inbox, tmp_path)
     assert _rows(build, "SELECT count(DISTINCT payment_id) FROM staging.tax_payment") == [(n,)]
 
 
-def test_refund_cancels_the_payment_it_names_also_on_a_later_night(inbox, tmp_path):
+def test_refund_cancels_the_payment_it_names_also_on_a_laterwrite_night(inbox, tmp_path):
     build = tmp_path / "w.duckdb"
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", A), tax_row("P2", B)])
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A), tax_row("P2", B)])
     _run(build, inbox)
-    _night(inbox, "2026-01-03", payments=[tax_row("R1", A, kind="退费", refund_of="P1")])
+    write_night(inbox, "2026-01-03", payments=[tax_row("R1", A, kind="退费", refund_of="P1")])
     _run(build, inbox)
     assert _rows(build, "SELECT payment_id, refunded_by FROM staging.tax_payment ORDER BY 1") == [
         ("P1", "R1"), ("P2", None), ("R1", None)]
@@ -206,7 +207,7 @@ def test_refund_cancels_the_payment_it_names_also_on_a_later_night(inbox, tmp_pa
 )
 def test_unreadable_file_rejected_whole_and_the_night_still_runs(inbox, tmp_path, name, content,
                                                                  check):
-    _night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
     target = inbox / "2026-01-02" / name
     target.write_bytes(content if isinstance(content, bytes) else content.encode())
     build = tmp_path / "w.duckdb"
@@ -247,7 +248,7 @@ def test_truth_and_reference_folders_are_not_deliveries(inbox, tmp_path):
 
 
 def test_reject_rate_over_threshold_fails_after_writing_the_log(inbox, tmp_path):
-    _night(inbox, "2026-01-02", [household_row(A), household_row(id_number="110105199001010011")])
+    write_night(inbox, "2026-01-02", [household_row(A), household_row(id_number="110105199001010011")])
     build = tmp_path / "w.duckdb"
     with pytest.raises(RejectRateExceeded, match=r"'household'.*50\.0%.*20\.0%") as caught:
         _run(build, inbox, max_reject_rate=0.2)
