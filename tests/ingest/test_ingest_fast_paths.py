@@ -33,7 +33,6 @@ from schemas._common import empty_frame
 
 from .helpers import (
     HOUSEHOLD_HEADER,
-    TAX_HEADER,
     household_row,
     make_id,
     tax_row,

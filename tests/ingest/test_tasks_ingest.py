@@ -16,7 +16,6 @@ from pipelines.flows.tasks_ingest import (
 
 from .helpers import (
     HOUSEHOLD_HEADER,
-    TAX_HEADER,
     household_row,
     make_id,
     tax_row,
