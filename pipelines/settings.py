@@ -33,6 +33,10 @@ def today_in_china() -> date:
     return datetime.now(ZoneInfo(TIMEZONE)).date()
 
 
+DEFAULT_BATCH_ROWS = 3_000_000
+"""Rows a bucketed per-person stage holds at once unless ``batch_rows`` says otherwise."""
+
+
 class Settings(BaseSettings):
     """Parameters of one nightly run."""
 
@@ -53,7 +57,7 @@ class Settings(BaseSettings):
         1, ge=1, description="person shards of the per-person stages; 1 runs them in process"
     )
     batch_rows: int = Field(
-        3_000_000,
+        DEFAULT_BATCH_ROWS,
         ge=1_000,
         description="most payment rows the employee checks and the worklist hold in memory at "
         "once; a larger population is processed in person buckets, one after another",

@@ -23,7 +23,7 @@ from prefect import task
 from pipelines.io.warehouse import connect, run_sql_file
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
-from pipelines.settings import Settings
+from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages.contribution_findings import detect_contribution_findings
 from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
@@ -35,7 +35,6 @@ SELECT payment_id, id_number, scheme, pooling_division, period, period_year, per
        employer_type, paid_at
 FROM staging.tax_payment WHERE scheme = 'employee'
 """
-DEFAULT_BATCH_ROWS = Settings.model_fields["batch_rows"].default
 WAGES_SCHEMA = {"province_code": pl.Utf8, "year": pl.Int32, "average_monthly_wage": pl.Float64}
 PERSON_SCHEMA = {"person_id": pl.Utf8, "grid_code": pl.Utf8, "name": pl.Utf8, "death_date": pl.Date}
 

@@ -13,13 +13,11 @@ from pipelines.io import catalog, exports, marts
 from pipelines.io.warehouse import connect
 from pipelines.report import builder as report_builder
 from pipelines.rules.loader import load_rules
-from pipelines.settings import Settings
+from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages import worklist as worklist_stage
 from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.worklist_export import worklist_csv_table, worklist_sheets
 from schemas.marts import RegionParameters, Worklist
-
-DEFAULT_BATCH_ROWS = Settings.model_fields["batch_rows"].default
 
 
 @task
