@@ -32,7 +32,7 @@ from prefect.exceptions import MissingContextError
 from pipelines.io import staging_store as store
 from pipelines.io.inbox import Delivery, discover, sha256_of
 from pipelines.io.readers import UnreadableFile, open_delivery, read_reference_csv
-from pipelines.io.warehouse import connect
+from pipelines.io.warehouse import build_memory_limit, connect
 from pipelines.stages.stage_extract import (
     LINE,
     MESSAGES,
@@ -58,21 +58,15 @@ BATCH_ROWS = 250_000
 DUCKDB_MEMORY_LIMIT = "1.5GB"
 # ... except while a night's rows replace older rows with the same key: that DELETE ... USING
 # joins the night's keys and cannot spill the way a SELECT join does, so 1.5 GB ran out of
-# memory at 10M persons (~40M payment keys a night). It gets this share of physical memory;
-# it takes only what the join needs (a 1M-person night: a few hundred MB).
-MERGE_MEMORY_SHARE = 0.4
-
-
-def _merge_memory_limit() -> str:
-    """MERGE_MEMORY_SHARE of this machine's physical memory, as a DuckDB size."""
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return f"{max(int(total * MERGE_MEMORY_SHARE) // 2**20, 1536)}MB"
+# memory at 10M persons (~40M payment keys a night). It gets the build connections' limit
+# (warehouse.build_memory_limit, 40% of RAM) and takes only what the join needs (a
+# 1M-person night: a few hundred MB).
 
 
 @contextlib.contextmanager
 def _roomy(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB's memory limit raised to ``_merge_memory_limit()`` for the block, then restored."""
-    con.execute(f"SET memory_limit = '{_merge_memory_limit()}'")
+    """DuckDB's memory limit raised to ``build_memory_limit()`` for the block, then restored."""
+    con.execute(f"SET memory_limit = '{build_memory_limit()}'")
     try:
         yield
     finally:

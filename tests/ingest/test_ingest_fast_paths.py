@@ -360,7 +360,7 @@ def test_small_files_checked_together_keep_their_own_counts_and_rejects(inbox, t
         ("2026-01-02/household-04.csv", 3, "date")]
 
 
-def test_merges_get_more_memory_then_the_ingest_limit_returns() -> None:
+def test_merges_get_more_memory_then_the_ingest_limit_returns(monkeypatch) -> None:
     """The keyed DELETE of a merge cannot spill: it runs with a share of physical memory (at
     10M persons 1.5 GB ran out), and the ingest's own limit is restored afterwards."""
     import duckdb
@@ -370,12 +370,12 @@ def test_merges_get_more_memory_then_the_ingest_limit_returns() -> None:
     def limit(con: duckdb.DuckDBPyConnection) -> str:
         return con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
 
+    monkeypatch.delenv("ENROL_DUCKDB_MEMORY_LIMIT", raising=False)
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{tasks_ingest.DUCKDB_MEMORY_LIMIT}'")
     ingest_limit = limit(con)
     with tasks_ingest._roomy(con):
         roomy = limit(con)
     assert limit(con) == ingest_limit
-    assert int(tasks_ingest._merge_memory_limit().removesuffix("MB")) >= 1536
-    assert roomy != ingest_limit or tasks_ingest._merge_memory_limit() == "1536MB"
+    assert roomy != ingest_limit
     con.close()
