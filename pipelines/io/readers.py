@@ -84,26 +84,65 @@ def file_format(path: Path) -> str | None:
     return None
 
 
+@dataclass
+class PreparedCsv:
+    """A delivered CSV made ready to scan: UTF-8 text (the file itself, or a temporary copy
+    transcoded or decompressed) and the encoding it came in; ``close`` removes the copy."""
+
+    source: Path
+    encoding: str
+    scratch: tempfile.TemporaryDirectory
+
+    def close(self) -> None:
+        self.scratch.cleanup()
+
+
+def prepare_csv(path: Path) -> PreparedCsv:
+    """The streaming part of reading a CSV (checks, decoding to UTF-8): ``UnreadableFile``
+    with the reason if it cannot be read. It needs only the file, so the ingest does it for
+    the next file in another thread while this one is checked (``open_delivery(prepared=)``).
+    """
+    fmt = file_format(path)
+    if fmt not in ("csv", "csv.gz"):
+        raise ValueError(f"{path.name}: not a CSV delivery")
+    _refuse_empty(path)
+    scratch = tempfile.TemporaryDirectory(prefix="ingest-")
+    try:
+        source, encoding = _utf8_source(path, fmt == "csv.gz", Path(scratch.name) / "utf8.csv")
+    except BaseException:
+        scratch.cleanup()
+        raise
+    return PreparedCsv(source, encoding, scratch)
+
+
+def _refuse_empty(path: Path) -> None:
+    if path.stat().st_size == 0:
+        raise UnreadableFile("file_empty", f"{path.name}: the file is empty (0 bytes)")
+
+
 @contextlib.contextmanager
-def open_delivery(path: Path) -> Iterator[OpenedDelivery]:
+def open_delivery(path: Path, prepared: PreparedCsv | None = None) -> Iterator[OpenedDelivery]:
     """Open a delivered extract for batched reading; raise ``UnreadableFile`` with the reason.
 
     A GB18030 or gzipped CSV is first decoded, streaming, into a temporary UTF-8 file that
-    lives as long as the context.
+    lives as long as the context. ``prepared`` is that step done before (``prepare_csv``); it
+    is closed with the context.
     """
     fmt = file_format(path)
     if fmt is None:
         raise UnreadableFile("file_name", f"{path.name}: not .csv, .csv.gz, .parquet or .xlsx")
-    if path.stat().st_size == 0:
-        raise UnreadableFile("file_empty", f"{path.name}: the file is empty (0 bytes)")
-    with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+    with contextlib.ExitStack() as stack:
         if fmt in ("csv", "csv.gz"):
-            source, encoding = _utf8_source(path, fmt == "csv.gz", Path(tmp) / "utf8.csv")
-            lazy = pl.scan_csv(source, infer_schema=False, raise_if_empty=False)
-        elif fmt == "parquet":
-            lazy, encoding = pl.scan_parquet(path), "parquet"
+            prepared = prepared or prepare_csv(path)
+            stack.callback(prepared.close)
+            lazy = pl.scan_csv(prepared.source, infer_schema=False, raise_if_empty=False)
+            encoding = prepared.encoding
         else:
-            lazy, encoding = _read_xlsx(path).lazy(), "xlsx"
+            _refuse_empty(path)
+            if fmt == "parquet":
+                lazy, encoding = pl.scan_parquet(path), "parquet"
+            else:
+                lazy, encoding = _read_xlsx(path).lazy(), "xlsx"
         names = _schema_names(lazy, path)
         columns = _clean_headers(names, path)
         lazy = _as_text(lazy.rename(dict(zip(names, columns, strict=True))))

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import pipelines.flows.tasks_ingest as tasks
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
 from pipelines.io import readers
 from pipelines.io import staging_store as store
+from pipelines.io.inbox import sha256_of
 from pipelines.stages.normalise_identity import check_character, check_character_of_number
 from pipelines.stages.stage_extract import StagedExtract, duplicate_key_sql
 from schemas import SOURCES
@@ -238,6 +240,71 @@ def test_in_background_stops_the_worker_when_the_consumer_stops():
 
 
 # --- reading --------------------------------------------------------------------------------
+
+
+def _scratch(tmp_path: Path, monkeypatch) -> Path:
+    """Where prepared (decoded) CSV copies go during the test."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(readers.tempfile, "tempdir", str(scratch))
+    return scratch
+
+
+def test_files_are_prepared_ahead_and_unused_copies_removed(inbox, tmp_path, monkeypatch):
+    """Hash and GB18030 decoding run a file ahead; what the consumer never used is removed."""
+    from pipelines.io.inbox import discover
+
+    scratch = _scratch(tmp_path, monkeypatch)
+    for part in range(4):
+        write_csv(inbox / "2026-01-02" / f"household-0{part}.csv", HOUSEHOLD_HEADER,
+                  [household_row(A, name="王五", household=f"H{part}")], encoding="gb18030")
+    (inbox / "2026-01-02" / "household-09.csv").write_bytes(b"")
+    deliveries = list(discover(inbox, SOURCES))
+    made, three_made = [], threading.Event()
+
+    def recorded(path):
+        made.append(path.name)
+        prepared = readers.prepare_csv(path)
+        if len(made) == 3:
+            three_made.set()
+        return prepared
+
+    monkeypatch.setattr(tasks, "prepare_csv", recorded)
+    ahead = tasks._prepared_ahead(deliveries, set(), set())
+    delivery, sha, prepared = next(ahead)
+    assert delivery.file == "2026-01-02/household-00.csv" and len(sha) == 64
+    assert prepared.encoding == "gb18030" and prepared.source.read_text().count("王五") == 1
+    assert three_made.wait(timeout=30)  # this file's and the next two, before they are asked
+    assert made == ["household-00.csv", "household-01.csv", "household-02.csv"]
+    assert len(list(scratch.iterdir())) == 3
+    prepared.close()
+    ahead.close()
+    assert list(scratch.iterdir()) == []
+    # files ingested before are not decoded again; an unreadable one carries its reason
+    known = {sha256_of(d.path) for d in deliveries[:2]}
+    results = list(tasks._prepared_ahead(deliveries, set(), known))
+    assert [p is None for _, _, p in results[:2]] == [True, True]
+    assert isinstance(results[-1][2], readers.UnreadableFile)
+    assert results[-1][2].check == "file_empty"
+    for _, _, prepared in results[2:4]:
+        prepared.close()
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_night_leaves_no_prepared_copies_behind(inbox, tmp_path, monkeypatch):
+    """Duplicates within the night, a file rejected whole, an empty file: nothing left over."""
+    scratch = _scratch(tmp_path, monkeypatch)
+    rows = [household_row(A, name="王五")]
+    for name in ("household-01.csv", "household-02.csv"):  # the same bytes twice
+        write_csv(inbox / "2026-01-02" / name, HOUSEHOLD_HEADER, rows, encoding="gb18030")
+    write_csv(inbox / "2026-01-02" / "household-03.csv", ["id_number", "name"], [[A, "x"]])
+    (inbox / "2026-01-02" / "household-04.csv").write_bytes(b"")
+    build = tmp_path / "w.duckdb"
+    load_reference.fn(build, [inbox / "reference"])
+    summary = ingest_deliveries.fn(build, inbox, max_reject_rate=1.0)
+    assert (summary.files_ingested, summary.files_skipped, summary.files_rejected) == (1, 1, 2)
+    assert list(scratch.iterdir()) == []
+
 
 _GBK_TEXT = st.text(alphabet="王李张刘陈杨黄赵吴周女男省市区街道路号,0123456789 ", max_size=30)
 _LINES = st.lists(
