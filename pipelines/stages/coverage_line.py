@@ -64,6 +64,8 @@ def covered_intervals(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """One row per covering payment: person_id, start, end (month index), is_resident.
 
     A resident payment for year Y covers Jan-Dec of Y; an employee contribution covers its month.
+    Duplicate intervals are kept: both consumers (the monthly line's any() per month and the
+    interval merge) give the same result with them, and a unique() over ~10M rows is not free.
     """
     covering = live_payments_as_of(payments, as_of).filter(pl.col("kind").is_in(COVERING_KINDS))
     year_start = month_index(pl.col("period_year"))
@@ -74,7 +76,7 @@ def covered_intervals(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     employee = covering.filter(pl.col("scheme") == EMPLOYEE).select(
         "person_id", start=employee_month, end=employee_month, is_resident=pl.lit(False)
     )
-    return pl.concat([resident, employee]).unique()
+    return pl.concat([resident, employee])
 
 
 def build_coverage_months(
@@ -119,6 +121,22 @@ def build_coverage_months(
     )
 
 
+# person_id dtypes that fit with a month index or year into one Int64 sort key (sort_by_person)
+_PACKABLE_PERSON_IDS = {pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32}
+
+
+def sort_by_person(frame: pl.LazyFrame, then: str) -> pl.LazyFrame:
+    """frame sorted by person_id, then by `then`: a non-null month index or year (0 <= x < 2^20).
+
+    Integer person keys (the stages' tasks) are packed with it into one Int64,
+    person_id x 2^20 + then, which orders rows the same way: polars sorts one integer column
+    several times faster than two (a multi-column sort goes through row encoding). Other keys
+    (string IDs in tests and shards) sort as the pair."""
+    if frame.collect_schema()["person_id"] in _PACKABLE_PERSON_IDS:
+        return frame.sort(pl.col("person_id").cast(pl.Int64) * (1 << 20) + pl.col(then))
+    return frame.sort("person_id", then)
+
+
 def _same_person() -> pl.Expr:
     """True where the row continues the previous row's person (frame sorted by person)."""
     return (pl.col("person_id") == pl.col("person_id").shift(1)).fill_null(False)
@@ -132,7 +150,7 @@ def _with_gap_context(runs: pl.LazyFrame) -> pl.LazyFrame:
     it is the person's first run. Shifts with a same-person check instead of windows (speed)."""
     length = pl.col("end") - pl.col("start") + 1
     previous_covered = _same_person() & pl.col("is_covered").shift(1).fill_null(False)
-    return runs.sort("person_id", "start").with_columns(
+    return sort_by_person(runs, "start").with_columns(
         is_leading=~pl.col("is_covered") & ~_same_person(),
         prior_covered_months=pl.when(previous_covered)
         .then(length.shift(1))
@@ -181,7 +199,7 @@ def _merge_intervals(intervals: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFr
             end=pl.min_horizontal("end", "window_end"),
         )
         .filter(pl.col("start") <= pl.col("end"))
-        .sort("person_id", "start")
+        .pipe(sort_by_person, "start")
         .with_columns(reach=reach, starts_run=~_same_person())
         .with_columns(
             starts_run=pl.col("starts_run") | (pl.col("start") > pl.col("reach").shift(1) + 1)
@@ -197,7 +215,7 @@ def _merge_intervals(intervals: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFr
 
 def _gaps_between(covered: pl.LazyFrame, window: pl.LazyFrame) -> pl.LazyFrame:
     """Uncovered runs: every stretch of the eligibility window outside the covered runs."""
-    before = covered.sort("person_id", "start").with_columns(
+    before = sort_by_person(covered, "start").with_columns(
         gap_start=pl.when(_same_person()).then(pl.col("end").shift(1) + 1),
         gap_end=pl.col("start") - 1,
     )
@@ -276,13 +294,20 @@ def classify_runs(
     )
 
 
-def summarise_years(classified: pl.LazyFrame, first_year: int, last_year: int) -> pl.LazyFrame:
-    """One row per person (with a run) per year in [first_year, last_year]: status and
-    has_post_enrolment_lapse (a lapse month after the person's first covered month).
+def flag_years(classified: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per person per year that a run touches: status and has_post_enrolment_lapse
+    (a lapse month after the person's first covered month).
 
     covered: a covered month and no lapse month; lapsed: a lapse month; none: neither (section 2).
     """
-    per_year = (
+    status = (
+        pl.when(pl.col("any_lapse"))
+        .then(pl.lit("lapsed"))
+        .when(pl.col("any_covered"))
+        .then(pl.lit("covered"))
+        .otherwise(pl.lit("none"))
+    )
+    return (
         classified.with_columns(year=pl.int_ranges(pl.col("start") // 12, pl.col("end") // 12 + 1))
         .explode("year")
         .group_by("person_id", "year")
@@ -291,26 +316,28 @@ def summarise_years(classified: pl.LazyFrame, first_year: int, last_year: int) -
             any_lapse=pl.col("is_lapse").any(),
             has_post_enrolment_lapse=(pl.col("is_lapse") & ~pl.col("is_leading")).any(),
         )
+        .select(
+            "person_id",
+            year=pl.col("year").cast(pl.Int32),
+            status=status.cast(YEAR_STATUS),
+            has_post_enrolment_lapse="has_post_enrolment_lapse",
+        )
     )
+
+
+def summarise_years(classified: pl.LazyFrame, first_year: int, last_year: int) -> pl.LazyFrame:
+    """One row per person (with a run) per year in [first_year, last_year]: status and
+    has_post_enrolment_lapse as `flag_years`; 'none' and false in years no run touches."""
     grid = (
         classified.select("person_id")
         .unique()
         .with_columns(year=pl.int_ranges(first_year, last_year + 1, dtype=pl.Int32))
         .explode("year")
     )
-    status = (
-        pl.when(pl.col("any_lapse"))
-        .then(pl.lit("lapsed"))
-        .when(pl.col("any_covered"))
-        .then(pl.lit("covered"))
-        .otherwise(pl.lit("none"))
-    )
-    return grid.join(
-        per_year.with_columns(pl.col("year").cast(pl.Int32)), on=["person_id", "year"], how="left"
-    ).select(
+    return grid.join(flag_years(classified), on=["person_id", "year"], how="left").select(
         "person_id",
         "year",
-        status=status.cast(YEAR_STATUS),
+        status=pl.col("status").fill_null("none"),
         has_post_enrolment_lapse=pl.col("has_post_enrolment_lapse").fill_null(False),
     )
 
@@ -356,19 +383,27 @@ def _summarise_all_years(classified: pl.LazyFrame, bounds: pl.LazyFrame) -> pl.L
     return summarise_years(classified, first, last)
 
 
+def resident_payments_in_order(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
+    """One row per covering (non-repair) resident payment known on the as-of date, sorted by
+    person_id, paid_at, payment_id: the order in which section 3 picks a person's payment.
+
+    Every pick below starts from this one plan, so a query that uses several of them sorts the
+    resident payments once (polars caches a common subplan), and each pick is a filter on the
+    sorted frame instead of a group_by(maintain_order=True), which hashes every row."""
+    return (
+        live_payments_as_of(payments, as_of)
+        .filter((pl.col("scheme") == RESIDENT) & pl.col("kind").is_in(COVERING_KINDS))
+        .sort("person_id", "paid_at", "payment_id")
+    )
+
+
 def select_year_payment(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """One row per person with a resident payment for the as-of year: the earliest non-repair
     one (by paid_at, then payment_id): person_id, payment_id, paid_date, pooling_division."""
     return (
-        live_payments_as_of(payments, as_of)
-        .filter(
-            (pl.col("scheme") == RESIDENT)
-            & pl.col("kind").is_in(COVERING_KINDS)
-            & (pl.col("period_year") == as_of.year)
-        )
-        .sort("person_id", "paid_at", "payment_id")
-        .group_by("person_id", maintain_order=True)
-        .first()
+        resident_payments_in_order(payments, as_of)
+        .filter(pl.col("period_year") == as_of.year)
+        .filter(~_same_person())
         .select(
             "person_id", "payment_id", "pooling_division", paid_date=pl.col("paid_at").dt.date()
         )
@@ -387,12 +422,10 @@ def assign_person_region(
     year_payment = select_year_payment(payments, as_of).select(
         "person_id", year_division="pooling_division"
     )
+    is_persons_last = (pl.col("person_id") != pl.col("person_id").shift(-1)).fill_null(True)
     latest = (
-        live_payments_as_of(payments, as_of)
-        .filter((pl.col("scheme") == RESIDENT) & pl.col("kind").is_in(COVERING_KINDS))
-        .sort("person_id", "paid_at", "payment_id")
-        .group_by("person_id", maintain_order=True)
-        .last()
+        resident_payments_in_order(payments, as_of)
+        .filter(is_persons_last)
         .select("person_id", latest_division="pooling_division")
     )
     home = (
