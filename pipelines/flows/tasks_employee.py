@@ -24,17 +24,13 @@ from pipelines.io.warehouse import connect, run_sql_file
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import DEFAULT_BATCH_ROWS
+from pipelines.stages import contribution_findings, retirement_readiness
 from pipelines.stages.contribution_findings import detect_contribution_findings
 from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 from schemas.employee import ContributionFinding, RetirementReadiness
 
-PAYMENT_SQL = """
-SELECT payment_id, id_number, scheme, pooling_division, period, period_year, period_month,
-       kind, refunded_by, amount, base, employer_amount, person_amount, employer_id,
-       employer_type, paid_at
-FROM staging.tax_payment WHERE scheme = 'employee'
-"""
+EMPLOYEE_PAYMENTS = "staging.tax_payment WHERE scheme = 'employee'"
 WAGES_SCHEMA = {"province_code": pl.Utf8, "year": pl.Int32, "average_monthly_wage": pl.Float64}
 PERSON_SCHEMA = {"person_id": pl.Utf8, "grid_code": pl.Utf8, "name": pl.Utf8, "death_date": pl.Date}
 
@@ -73,14 +69,22 @@ def _validated(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFr
 
 def _payment_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
     """Person buckets that keep each read of the employee payments under ``batch_rows`` rows."""
-    rows = con.execute(f"SELECT count(*) FROM ({PAYMENT_SQL})").fetchall()[0][0]
+    rows = con.execute(f"SELECT count(*) FROM {EMPLOYEE_PAYMENTS}").fetchall()[0][0]
     return bucket_count(int(rows), batch_rows)
 
 
-def _bucket_payments(con: duckdb.DuckDBPyConnection, buckets: int, bucket: int) -> pl.LazyFrame:
-    """The employee payments of one person bucket (all of them when there is one bucket)."""
+def _bucket_payments(
+    con: duckdb.DuckDBPyConnection, columns: list[str], buckets: int, bucket: int
+) -> pl.LazyFrame:
+    """The employee payments of one person bucket (all of them when there is one bucket).
+
+    Only the columns the stage reads: converting a row to polars costs per column, and
+    retirement readiness needs half of them.
+    """
     where = bucket_filter_sql("id_number", buckets, bucket)
-    return con.sql(f"SELECT * FROM ({PAYMENT_SQL}) WHERE {where}").pl().lazy()
+    return con.sql(
+        f"SELECT {', '.join(columns)} FROM {EMPLOYEE_PAYMENTS} AND {where}"
+    ).pl().lazy()
 
 
 @task
@@ -91,8 +95,12 @@ def check_contributions(build: Path, as_of: date, batch_rows: int = DEFAULT_BATC
         wages = _read_optional(con, "reference", "average_wages", WAGES_SCHEMA).collect().lazy()
         buckets = _payment_buckets(con, batch_rows)
         parts = [
-            detect_contribution_findings(_bucket_payments(con, buckets, b), rules, wages, as_of)
-            .collect()
+            detect_contribution_findings(
+                _bucket_payments(con, contribution_findings.PAYMENT_COLUMNS, buckets, b),
+                rules,
+                wages,
+                as_of,
+            ).collect()
             for b in range(buckets)
         ]
         findings = pl.concat(parts).sort("payment_id")
@@ -128,7 +136,7 @@ def assess_retirement_readiness(
         persons = _read_optional(con, "main", "person", PERSON_SCHEMA)
         buckets = _payment_buckets(con, batch_rows)
         for b in range(buckets):
-            payments = _bucket_payments(con, buckets, b)
+            payments = _bucket_payments(con, retirement_readiness.PAYMENT_COLUMNS, buckets, b)
             months = count_contribution_months(payments, rules, as_of).collect()
             counted += months.height
             cases.append(

@@ -18,7 +18,10 @@ from datetime import date
 import polars as pl
 
 from pipelines.rules.loader import RegionRules
-from pipelines.stages.contribution_findings import live_employee_contributions
+from pipelines.stages.contribution_findings import (
+    LIVE_PAYMENT_COLUMNS,
+    live_employee_contributions,
+)
 from pipelines.stages.normalise_identity import id_birth_date, id_sex
 
 MALE, FEMALE = 1, 2
@@ -27,6 +30,8 @@ READINESS_COLUMNS = [
     "retirement_date", "contribution_months", "required_months", "shortfall_months", "reason",
     "due_date",
 ]  # fmt: skip
+PAYMENT_COLUMNS = LIVE_PAYMENT_COLUMNS
+"""The staged payment columns count_contribution_months reads."""
 
 
 def minimum_months_frame(rules: dict[str, RegionRules]) -> pl.DataFrame:
