@@ -63,7 +63,10 @@ def _worklist_inputs(
     """The worklist's marts for one person bucket (everyone when there is one bucket)."""
     where = bucket_filter_sql("person_id", buckets, bucket)
     return worklist_stage.WorklistInputs(
-        **{n: marts.read_mart(con, n, where).lazy() for n in worklist_stage.MART_INPUTS},
+        **{
+            name: marts.read_mart(con, name, where, columns).lazy()
+            for name, columns in worklist_stage.MART_INPUTS.items()
+        },
         resident_paid=marts.read_resident_paid(con, [as_of.year, as_of.year + 1], where).lazy(),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import duckdb
 import polars as pl
 
@@ -24,14 +26,27 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, schema: str = "main"
     )
 
 
-def read_mart(con: duckdb.DuckDBPyConnection, name: str, where: str = "TRUE") -> pl.DataFrame:
+def read_mart(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    where: str = "TRUE",
+    columns: Iterable[str] | None = None,
+) -> pl.DataFrame:
     """``main.<name>`` as a frame; an empty frame of the mart's schema if not built (yet).
 
-    ``where`` is a SQL predicate on the mart's columns (a person bucket, say).
+    ``where`` is a SQL predicate on the mart's columns (a person bucket, say). ``columns``
+    keeps those of them the mart has (all columns when None): converting a column to polars
+    costs as much whether or not the caller uses it.
     """
     if not table_exists(con, name):
-        return empty_frame(name)
-    return con.sql(f"SELECT * FROM main.{name} WHERE {where}").pl()
+        frame = empty_frame(name)
+        return frame if columns is None else frame.select(c for c in columns if c in frame.columns)
+    if columns is None:
+        select = "*"
+    else:
+        present = set(con.sql(f"SELECT * FROM main.{name} LIMIT 0").columns)
+        select = ", ".join(f'"{c}"' for c in columns if c in present)
+    return con.sql(f"SELECT {select} FROM main.{name} WHERE {where}").pl()
 
 
 def read_resident_paid(

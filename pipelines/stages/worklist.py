@@ -31,18 +31,16 @@ from datetime import date, timedelta
 import polars as pl
 
 from pipelines.rules.loader import RegionRules, region_for_division
-from schemas.marts import RegionParameters
-from schemas.marts import Worklist as W
-
-MART_INPUTS = (
-    "person",
-    "coverage_flag",
-    "coverage_year",
-    "repeat_enrolment",
-    "policy_status",
-    "retirement_readiness",
+from schemas.employee import RetirementReadiness
+from schemas.marts import (
+    CoverageFlag,
+    CoverageYear,
+    Person,
+    PolicyStatus,
+    RegionParameters,
+    RepeatEnrolment,
 )
-"""The marts :class:`WorklistInputs` holds, besides ``resident_paid``."""
+from schemas.marts import Worklist as W
 
 OPTIONAL_PERSON_COLUMNS = {
     "school_code": pl.Utf8,
@@ -51,6 +49,28 @@ OPTIONAL_PERSON_COLUMNS = {
     "death_date": pl.Date,
 }
 """Person columns the worklist uses when present (null otherwise)."""
+
+MART_INPUTS = {
+    "person": [
+        Person.person_id, Person.name, Person.birth_date, Person.hukou_division,
+        Person.residence_division, Person.grid_code, *OPTIONAL_PERSON_COLUMNS,
+    ],
+    "coverage_flag": [CoverageFlag.person_id, CoverageFlag.flag],
+    "coverage_year": [CoverageYear.person_id, CoverageYear.year, CoverageYear.status],
+    "repeat_enrolment": [
+        RepeatEnrolment.person_id, RepeatEnrolment.period, RepeatEnrolment.kind,
+        RepeatEnrolment.overlap_months,
+    ],
+    "policy_status": [
+        PolicyStatus.person_id, PolicyStatus.year, PolicyStatus.region,
+        PolicyStatus.consecutive_years, PolicyStatus.lapsed_years_total, PolicyStatus.wait_months,
+    ],
+    "retirement_readiness": [
+        RetirementReadiness.person_id, RetirementReadiness.reason, RetirementReadiness.due_date,
+    ],
+}  # fmt: skip
+"""The marts :class:`WorklistInputs` holds, besides ``resident_paid``, each with the columns used
+here: reading only these keeps the marts' other columns (person has 23) out of memory."""
 
 CASE_COLUMNS = [
     W.person_id,
@@ -515,7 +535,9 @@ def build_worklist(
 ) -> pl.LazyFrame:
     """One row per outreach case, sorted by priority, due date, then likeliest to lapse."""
     settings = settings or OutreachSettings()
-    people = _people(inputs, rules, as_of)
+    # every case builder reads people with its own projection, which polars' common-subplan
+    # elimination then misses: without the explicit cache, the person joins ran five times
+    people = _people(inputs, rules, as_of).cache()
     cases = pl.concat([build(people, inputs, as_of, settings) for build in CASE_BUILDERS])
     person = people.select(
         "person_id",
