@@ -53,9 +53,12 @@ in_scope AS (
            AND run.as_of - p.birth_date BETWEEN 0 AND 365)
 ),
 
--- each person's eligible window on the coverage line
-windows AS (
+-- each person's eligible window on the coverage line. person_key numbers the persons so that
+-- the gaps-and-islands window below sorts and carries an integer, not the 18-character ID
+-- (half its cost); MATERIALIZED so that both readers see the same numbering.
+windows AS MATERIALIZED (
     SELECT s.person_id,
+           row_number() OVER () AS person_key,
            greatest(run.line_start,
                     coalesce(year(s.birth_date) * 12 + month(s.birth_date) - 1, run.line_start))
                AS window_start,
@@ -67,7 +70,7 @@ windows AS (
 
 -- covering payments clipped to the window
 covered_spans AS (
-    SELECT w.person_id,
+    SELECT w.person_key,
            greatest(l.first_month_index, w.window_start) AS span_start,
            least(l.last_month_index, w.window_end) AS span_end
     FROM main.payment_live AS l
@@ -78,34 +81,36 @@ covered_spans AS (
       AND greatest(l.first_month_index, w.window_start) <= least(l.last_month_index, w.window_end)
 ),
 
--- merge overlapping or touching spans into covered runs (gaps and islands)
+-- merge overlapping or touching spans into covered runs (gaps and islands): a span starts a
+-- run when it begins more than a month after every earlier span ended. Runs are disjoint and
+-- ordered, so the last run starts at the last run start and ends at the latest span end: no
+-- run numbering (a second window) or grouping by run is needed.
 run_breaks AS (
     SELECT *,
            CASE WHEN span_start <= max(span_end) OVER (
-                        PARTITION BY person_id ORDER BY span_start, span_end
+                        PARTITION BY person_key ORDER BY span_start, span_end
                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + 1
-                THEN 0 ELSE 1 END AS is_new_run
+                THEN FALSE ELSE TRUE END AS is_run_start
     FROM covered_spans
 ),
-covered_runs AS (
-    SELECT person_id, min(span_start) AS run_start, max(span_end) AS run_end
-    FROM (SELECT *, sum(is_new_run) OVER (PARTITION BY person_id ORDER BY span_start, span_end
-                                          ROWS UNBOUNDED PRECEDING) AS run_number
-          FROM run_breaks)
-    GROUP BY person_id, run_number
+last_runs AS (
+    SELECT person_key,
+           max(span_start) FILTER (WHERE is_run_start) AS run_start,
+           max(span_end) AS run_end
+    FROM run_breaks
+    GROUP BY person_key
 ),
 
 coverage AS (
     SELECT w.person_id, w.window_start, w.window_end,
-           count(c.run_start) > 0 AS is_ever_covered,
-           max(c.run_end) AS last_covered_month,
-           max(c.run_start) FILTER (WHERE c.run_end = w.window_end) AS current_run_start,
-           coalesce(bool_or(c.run_end = w.window_end AND w.window_end = run.as_of_month), FALSE)
+           c.person_key IS NOT NULL AS is_ever_covered,
+           c.run_end AS last_covered_month,
+           CASE WHEN c.run_end = w.window_end THEN c.run_start END AS current_run_start,
+           coalesce(c.run_end = w.window_end AND w.window_end = run.as_of_month, FALSE)
                AS is_covered_as_of
     FROM windows AS w
     CROSS JOIN run
-    LEFT JOIN covered_runs AS c USING (person_id)
-    GROUP BY ALL
+    LEFT JOIN last_runs AS c USING (person_key)
 ),
 
 -- outputs.md flag order: the first that holds wins

@@ -12,12 +12,25 @@
 
 CREATE OR REPLACE TABLE main.repeat_enrolment AS
 WITH
-live AS (              -- live, not repair, and known on the as-of date
+-- live, not repair, and known on the as-of date. NOT MATERIALIZED: each reader scans only the
+-- scheme and columns it needs, cheaper than writing every live payment to a temporary result
+live AS NOT MATERIALIZED (
     SELECT * FROM main.payment_live
     WHERE NOT is_repair AND paid_at < $as_of::DATE + INTERVAL 1 DAY
 ),
 resident AS (SELECT * FROM live WHERE scheme = 'resident'),
 employee AS (SELECT * FROM live WHERE scheme = 'employee'),
+
+-- rule resident_twice: two or more live resident payments for the same coverage year;
+-- keep the one paid in the home division, else the earliest paid; refund the others.
+-- A GROUP BY finds those person-years (a count window over every resident payment took
+-- twice as long), and home divisions are looked up for their persons only.
+twice_years AS (
+    SELECT person_id, period_year
+    FROM resident
+    GROUP BY person_id, period_year
+    HAVING count(*) >= 2
+),
 
 -- the divisions where the person lives or studies (outputs.md: residence permit or household
 -- residence division, or school division; as written, any permit or school record counts, not
@@ -33,15 +46,13 @@ home_divisions AS (
     FROM own_divisions,
          LATERAL (SELECT unnest([own, left(own, 4) || '00', left(own, 2) || '0000']) AS division)
     WHERE own IS NOT NULL
+      AND person_id IN (SELECT person_id FROM twice_years)
 ),
 
--- rule resident_twice: two or more live resident payments for the same coverage year;
--- keep the one paid in the home division, else the earliest paid; refund the others
 resident_ranked AS (
-    SELECT r.*,
-           (d.division IS NOT NULL) AS is_home,
-           count(*) OVER (PARTITION BY r.person_id, r.period_year) AS payments_that_year
+    SELECT r.*, (d.division IS NOT NULL) AS is_home
     FROM resident AS r
+    JOIN twice_years AS t USING (person_id, period_year)
     LEFT JOIN home_divisions AS d
       ON d.person_id = r.person_id AND d.division = r.pooling_division
 ),
@@ -57,7 +68,6 @@ resident_twice AS (
            -- the year became a repeat when its second payment was made
            (list(paid_at ORDER BY paid_at))[2]::DATE AS since
     FROM resident_ranked
-    WHERE payments_that_year >= 2
     GROUP BY person_id, period_year
 ),
 
