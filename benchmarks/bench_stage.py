@@ -47,6 +47,9 @@ def _stages() -> dict:
         "retirement": (lambda b: employee.assess_retirement_readiness.fn(b, AS_OF),
                        ["retirement_readiness"]),
         "worklist": (lambda b: outputs.build_worklist.fn(b, AS_OF), ["worklist"]),
+        # workbooks and worklist.csv under <work>.exports/<as-of>/ (no table to compare)
+        "exports": (lambda b: outputs.export_worklists.fn(b, b.with_name(b.name + ".exports"),
+                                                         AS_OF), []),
     }
 
 
