@@ -135,3 +135,29 @@ def test_a_staged_source_breaking_its_key_stops_the_stage(build, con) -> None:
     con.close()
     with pytest.raises(PersonKeyNotUnique, match="person_id not unique.*staging.household"):
         _build(build)
+
+
+def test_a_source_missing_from_the_source_bits_stops_the_stage(build, con, monkeypatch) -> None:
+    """person.sql gathers sources as bits: a source it has no bit for fails loudly, the
+    person is never dropped silently."""
+    import duckdb
+    import pytest
+
+    from pipelines.io import warehouse
+
+    person = make_id(date(1970, 1, 2), 2, serial=4)
+    add(con, "household", [household(person, date(1970, 1, 2), 2)])
+    add(con, "claims", [{"id_number": person, "year": 2025, "scheme": "resident", "fund_paid": 0.0}])
+    con.close()
+    original = warehouse.run_sql_file
+
+    def without_claims_bit(con, name, **params):
+        if name != "person":
+            return original(con, name, **params)
+        sql = (warehouse.resources.files("pipelines.stages").joinpath("sql", "person.sql")
+               .read_text("utf-8").replace("('claims'), ", ""))
+        con.execute(sql, params or None)
+
+    monkeypatch.setattr("pipelines.flows.tasks_person.run_sql_file", without_claims_bit)
+    with pytest.raises(duckdb.InvalidInputException, match="source claims is not in source_bits"):
+        _build(build)
