@@ -7,7 +7,9 @@ REPLACE and returns counts for the run log. Findings are data-quality notes, nev
 
 Both stages are per person (a finding is per payment, readiness per person), so a population
 whose employee payments exceed ``batch_rows`` is read in person buckets, one after another, and
-only the small results are kept: memory stays bounded at any population size (issue 9).
+only the small results are kept: memory stays bounded at any population size (issue 9). With
+many buckets the payments are split by bucket in one pass (``marts.person_buckets``), not
+scanned once per bucket.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ import pandera.polars as pa
 import polars as pl
 from prefect import task
 
+from pipelines.io.marts import PersonBuckets, person_buckets
 from pipelines.io.warehouse import connect, run_sql_file
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages import contribution_findings, retirement_readiness
 from pipelines.stages.contribution_findings import detect_contribution_findings
-from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
+from pipelines.stages.person_shards import bucket_count, shard_of_sql
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 from schemas.employee import ContributionFinding, RetirementReadiness
 
@@ -73,18 +76,13 @@ def _payment_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
     return bucket_count(int(rows), batch_rows)
 
 
-def _bucket_payments(
-    con: duckdb.DuckDBPyConnection, columns: list[str], buckets: int, bucket: int
-) -> pl.LazyFrame:
-    """The employee payments of one person bucket (all of them when there is one bucket).
+def _split_payments(split: PersonBuckets, columns: list[str]) -> None:
+    """Split the employee payments by person bucket, read back with ``split.read("payments", b)``.
 
     Only the columns the stage reads: converting a row to polars costs per column, and
     retirement readiness needs half of them.
     """
-    where = bucket_filter_sql("id_number", buckets, bucket)
-    return con.sql(
-        f"SELECT {', '.join(columns)} FROM {EMPLOYEE_PAYMENTS} AND {where}"
-    ).pl().lazy()
+    split.split("payments", f"SELECT {', '.join(columns)} FROM {EMPLOYEE_PAYMENTS}", "id_number")
 
 
 @task
@@ -94,15 +92,14 @@ def check_contributions(build: Path, as_of: date, batch_rows: int = DEFAULT_BATC
     with connect(build) as con:
         wages = _read_optional(con, "reference", "average_wages", WAGES_SCHEMA).collect().lazy()
         buckets = _payment_buckets(con, batch_rows)
-        parts = [
-            detect_contribution_findings(
-                _bucket_payments(con, contribution_findings.PAYMENT_COLUMNS, buckets, b),
-                rules,
-                wages,
-                as_of,
-            ).collect()
-            for b in range(buckets)
-        ]
+        with person_buckets(con, buckets, shard_of_sql) as split:
+            _split_payments(split, contribution_findings.PAYMENT_COLUMNS)
+            parts = [
+                detect_contribution_findings(
+                    split.read("payments", b).lazy(), rules, wages, as_of
+                ).collect()
+                for b in range(buckets)
+            ]
         findings = pl.concat(parts).sort("payment_id")
         findings = _validated(
             ContributionFinding, findings.with_columns(pl.col("finding").cast(pl.Utf8))
@@ -135,15 +132,18 @@ def assess_retirement_readiness(
     with connect(build) as con:
         persons = _read_optional(con, "main", "person", PERSON_SCHEMA)
         buckets = _payment_buckets(con, batch_rows)
-        for b in range(buckets):
-            payments = _bucket_payments(con, retirement_readiness.PAYMENT_COLUMNS, buckets, b)
-            months = count_contribution_months(payments, rules, as_of).collect()
-            counted += months.height
-            cases.append(
-                assess_readiness(
-                    months.lazy(), persons, rules, age_frame, ages.outreach_window_months, as_of
-                ).collect()
-            )
+        with person_buckets(con, buckets, shard_of_sql) as split:
+            _split_payments(split, retirement_readiness.PAYMENT_COLUMNS)
+            for b in range(buckets):
+                payments = split.read("payments", b).lazy()
+                months = count_contribution_months(payments, rules, as_of).collect()
+                counted += months.height
+                cases.append(
+                    assess_readiness(
+                        months.lazy(), persons, rules, age_frame, ages.outreach_window_months,
+                        as_of,
+                    ).collect()
+                )
         ready = pl.concat(cases).sort("retirement_date", "person_id")
         _write(con, "retirement_readiness", _validated(RetirementReadiness, ready))
     return {"retirement_readiness": ready.height, "employee_persons": counted}

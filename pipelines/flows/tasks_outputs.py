@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from pipelines.report import builder as report_builder
 from pipelines.rules.loader import load_rules
 from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages import worklist as worklist_stage
-from pipelines.stages.person_shards import bucket_count, bucket_filter_sql
-from pipelines.stages.worklist_export import worklist_csv_table, worklist_sheets
+from pipelines.stages.person_shards import bucket_count, shard_of_sql
+from pipelines.stages.worklist_export import worklist_exports
 from schemas.marts import RegionParameters, Worklist
 
 
@@ -30,11 +31,12 @@ def build_worklist(build: Path, as_of: date, batch_rows: int = DEFAULT_BATCH_ROW
     rules = load_rules()
     with connect(build) as con:
         buckets = _worklist_buckets(con, batch_rows)
-        parts = [
-            worklist_stage.build_worklist(_worklist_inputs(con, as_of, buckets, b), rules, as_of)
-            .collect()
-            for b in range(buckets)
-        ]
+        with marts.person_buckets(con, buckets, shard_of_sql) as split:
+            _split_worklist_inputs(split, as_of)
+            parts = [
+                worklist_stage.build_worklist(_worklist_inputs(split, b), rules, as_of).collect()
+                for b in range(buckets)
+            ]
         cases = Worklist.validate(
             pl.concat(parts).sort(worklist_stage.WORKLIST_ORDER, **worklist_stage.WORKLIST_SORT),
             lazy=True,
@@ -57,17 +59,18 @@ def _worklist_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
     return bucket_count(int(rows), batch_rows)
 
 
-def _worklist_inputs(
-    con: duckdb.DuckDBPyConnection, as_of: date, buckets: int, bucket: int
-) -> worklist_stage.WorklistInputs:
+def _split_worklist_inputs(split: marts.PersonBuckets, as_of: date) -> None:
+    """Split the worklist's marts and resident payments by person bucket, each in one pass."""
+    for name, columns in worklist_stage.MART_INPUTS.items():
+        split.split_mart(name, columns)
+    split.split_resident_paid([as_of.year, as_of.year + 1])
+
+
+def _worklist_inputs(split: marts.PersonBuckets, bucket: int) -> worklist_stage.WorklistInputs:
     """The worklist's marts for one person bucket (everyone when there is one bucket)."""
-    where = bucket_filter_sql("person_id", buckets, bucket)
     return worklist_stage.WorklistInputs(
-        **{
-            name: marts.read_mart(con, name, where, columns).lazy()
-            for name, columns in worklist_stage.MART_INPUTS.items()
-        },
-        resident_paid=marts.read_resident_paid(con, [as_of.year, as_of.year + 1], where).lazy(),
+        **{name: split.read(name, bucket).lazy() for name in worklist_stage.MART_INPUTS},
+        resident_paid=split.read("resident_paid", bucket).lazy(),
     )
 
 
@@ -78,13 +81,17 @@ def export_worklists(build: Path, exports_dir: Path, as_of: date) -> dict:
         cases = marts.read_mart(con, "worklist")
         grid_names = marts.read_grid_names(con)
     folder = exports.exports_folder(exports_dir, as_of)
-    sheets = worklist_sheets(cases, as_of, grid_names)
-    # all workbooks in one call: checked for unmasked IDs in one pass before any is written,
-    # rendered many per polars query, zipped and written by two threads
-    exports.write_sheets_xlsx(
-        [exports.SheetFile(folder / s.file_name, s.header_lines, s.table) for s in sheets]
-    )
-    exports.write_csv(folder / "worklist.csv", worklist_csv_table(cases))
+    sheets, csv_table = worklist_exports(cases, as_of, grid_names)
+    # worklist.csv (its own masking check, then polars' writer: both release the GIL) is
+    # written by a thread while the workbooks are checked, rendered and zipped
+    with ThreadPoolExecutor(1, thread_name_prefix="worklist-csv") as pool:
+        csv = pool.submit(exports.write_csv, folder / "worklist.csv", csv_table)
+        # all workbooks in one call: checked for unmasked IDs in one pass before any is
+        # written, rendered many per polars query, zipped and written by two threads
+        exports.write_sheets_xlsx(
+            [exports.SheetFile(folder / s.file_name, s.header_lines, s.table) for s in sheets]
+        )
+        csv.result()
     return {"export_files": len(sheets) + 1, "export_rows": cases.height}
 
 

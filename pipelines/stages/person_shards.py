@@ -36,17 +36,10 @@ def bucket_count(rows: int, batch_rows: int) -> int:
     """How many person buckets keep a stage's input at or under ``batch_rows`` rows each.
 
     Buckets are shards processed one after another in the flow's own process: a stage whose
-    input would not fit in memory at once reads ``shard_of_sql(key, buckets) = b`` for each
-    ``b`` and concatenates the (small) results. Hash buckets are not exactly equal, so this is
-    a target, not a bound.
+    input would not fit in memory at once splits it by ``shard_of_sql(key, buckets)`` in one
+    pass, runs on each bucket ``b`` and concatenates the (small) results. Hash buckets are not
+    exactly equal, so this is a target, not a bound.
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     return max(1, math.ceil(rows / batch_rows))
-
-
-def bucket_filter_sql(column: str, buckets: int, bucket: int) -> str:
-    """DuckDB predicate: the key in ``column`` falls in ``bucket`` of ``buckets`` ("TRUE" for 1)."""
-    if not 0 <= bucket < buckets:
-        raise ValueError(f"bucket {bucket} is outside 0..{buckets - 1}")
-    return "TRUE" if buckets == 1 else f"{shard_of_sql(column, buckets)} = {bucket}"

@@ -16,6 +16,7 @@ import pytest
 
 from pipelines.flows.tasks_employee import assess_retirement_readiness, check_contributions
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
+from pipelines.io.marts import PersonBuckets
 from pipelines.io.warehouse import connect
 from pipelines.synthetic import generate_inbox
 
@@ -125,3 +126,10 @@ def test_person_buckets_give_identical_results_9(warehouse, tmp_path: Path) -> N
                 frames.append(con.sql(f"SELECT * FROM main.{table}").pl())
         assert frames[0].height > 0, table
         assert frames[0].equals(frames[1]), table
+
+
+def test_split_person_buckets_give_identical_results_9(warehouse, tmp_path, monkeypatch) -> None:
+    """Split once into scratch parquet (from 2 buckets here), both tables equal too (issue 9)."""
+    monkeypatch.setattr(PersonBuckets, "SPLIT_FROM_BUCKETS", 2)
+    test_person_buckets_give_identical_results_9(warehouse, tmp_path)
+    assert [p for p in tmp_path.iterdir() if ".buckets-" in p.name] == []
