@@ -29,7 +29,7 @@ from pipelines.rules.retirement import load_retirement_ages, retirement_age_fram
 from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages import contribution_findings, retirement_readiness
 from pipelines.stages.contribution_findings import detect_contribution_findings
-from pipelines.stages.person_shards import bucket_count, shard_of_sql
+from pipelines.stages.person_shards import bucket_count, detached, shard_of_sql
 from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 from schemas.employee import ContributionFinding, RetirementReadiness
 
@@ -95,9 +95,9 @@ def check_contributions(build: Path, as_of: date, batch_rows: int = DEFAULT_BATC
         with person_buckets(con, buckets, shard_of_sql) as split:
             _split_payments(split, contribution_findings.PAYMENT_COLUMNS)
             parts = [
-                detect_contribution_findings(
+                detached(detect_contribution_findings(
                     split.read("payments", b).lazy(), rules, wages, as_of
-                ).collect()
+                ).collect())
                 for b in range(buckets)
             ]
         findings = pl.concat(parts).sort("payment_id")
@@ -138,12 +138,12 @@ def assess_retirement_readiness(
                 payments = split.read("payments", b).lazy()
                 months = count_contribution_months(payments, rules, as_of).collect()
                 counted += months.height
-                cases.append(
+                cases.append(detached(
                     assess_readiness(
                         months.lazy(), persons, rules, age_frame, ages.outreach_window_months,
                         as_of,
                     ).collect()
-                )
+                ))
         ready = pl.concat(cases).sort("retirement_date", "person_id")
         _write(con, "retirement_readiness", _validated(RetirementReadiness, ready))
     return {"retirement_readiness": ready.height, "employee_persons": counted}

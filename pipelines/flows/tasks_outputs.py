@@ -16,7 +16,7 @@ from pipelines.report import builder as report_builder
 from pipelines.rules.loader import load_rules
 from pipelines.settings import DEFAULT_BATCH_ROWS
 from pipelines.stages import worklist as worklist_stage
-from pipelines.stages.person_shards import bucket_count, shard_of_sql
+from pipelines.stages.person_shards import bucket_count, detached, shard_of_sql
 from pipelines.stages.worklist_export import worklist_exports
 from schemas.marts import RegionParameters, Worklist
 
@@ -34,7 +34,10 @@ def build_worklist(build: Path, as_of: date, batch_rows: int = DEFAULT_BATCH_ROW
         with marts.person_buckets(con, buckets, shard_of_sql) as split:
             _split_worklist_inputs(split, as_of)
             parts = [
-                worklist_stage.build_worklist(_worklist_inputs(split, b), rules, as_of).collect()
+                detached(
+                    worklist_stage.build_worklist(_worklist_inputs(split, b), rules, as_of)
+                    .collect()
+                )
                 for b in range(buckets)
             ]
         cases = Worklist.validate(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import polars as pl
+
 
 def shard_of_sql(column: str, shards: int) -> str:
     """DuckDB expression: the shard (0 .. shards-1) of the key in ``column``.
@@ -43,3 +45,17 @@ def bucket_count(rows: int, batch_rows: int) -> int:
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
     return max(1, math.ceil(rows / batch_rows))
+
+
+def detached(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` copied into buffers of its own: a bucket's (small) result kept past the bucket.
+
+    polars' text columns are views into shared buffers, so a filtered or grouped result keeps
+    alive every buffer of the frame it was cut from: at 10M persons each of the 28 buckets'
+    contribution findings held ~0.6 GiB of payments, 21 GiB by the last bucket. Arrow's oldest
+    layout (offsets, no views) copies the values; the cast restores dtypes Arrow maps
+    differently (an Enum comes back Categorical).
+    """
+    return pl.from_arrow(frame.to_arrow(compat_level=pl.CompatLevel.oldest())).cast(
+        dict(frame.schema)
+    )
