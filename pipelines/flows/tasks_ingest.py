@@ -417,7 +417,8 @@ def _prepared_ahead(
     (``prepare_csv``: checked, decoded to UTF-8) or the reason it cannot be read.
 
     Hashing and decoding stream the whole file in one thread (1M persons: ~8 CPU s), so they
-    run in a thread of their own one file ahead, while the file before is read and checked.
+    run in a thread of their own, up to two files ahead, while this file is read and checked
+    (at most two decoded copies wait on disk).
     Prepared text that is not used (the generator closed early) is removed.
     """
     def prepare(delivery: Delivery) -> tuple[Delivery, str, _Prepared]:
