@@ -131,7 +131,9 @@ def _split(
 def worklist_exports(
     worklist: pl.DataFrame, as_of: date, grid_names: dict[str, str] | None = None
 ) -> tuple[list[Sheet], pl.DataFrame]:
-    """``worklist_sheets`` and ``worklist_csv_table`` from one sort and one ID mask pass.
+    """The sheets (one per grid and one per school, each with only its own cases, sorted) and
+    the ``worklist.csv`` table (every case; ID, name and phone masked), from one sort and one
+    ID mask pass.
 
     A stable sort of all cases, then a filter, orders each sheet's cases as sorting them
     alone would; the school flag is taken before the case is labelled.
@@ -146,8 +148,7 @@ def worklist_sheets(
     worklist: pl.DataFrame, as_of: date, grid_names: dict[str, str] | None = None
 ) -> list[Sheet]:
     """One sheet per grid and one per school, each with only its own cases, sorted."""
-    flagged = worklist.with_columns(is_school_case().alias(_IS_SCHOOL))
-    return _sheets(worklist, _sorted_masked(flagged), as_of, grid_names or {})
+    return worklist_exports(worklist, as_of, grid_names)[0]
 
 
 def _sheets(
@@ -179,8 +180,3 @@ def _sheets(
 def _sheet(file_name: str, label: str, as_of: date, counts: str, table: pl.DataFrame) -> Sheet:
     lines = [f"全民参保工作清单 · {label}", f"数据日期: {as_of.isoformat()}", counts]
     return Sheet(file_name, lines, table)
-
-
-def worklist_csv_table(worklist: pl.DataFrame) -> pl.DataFrame:
-    """Every case of every grid and school for ``worklist.csv``: ID, name and phone masked."""
-    return _table(worklist, SCHOOL_COLUMNS, mask_contact=True)
