@@ -521,10 +521,13 @@ CASE_BUILDERS = (
 )
 
 
-WORKLIST_ORDER = [W.priority, W.due_date, W.lapse_risk_score, W.grid_code, W.person_id, W.case]
-"""The worklist's order: priority, due date, likeliest to lapse first, then grid, person and
-case (a total order, so that the same cases always come out in the same order)."""
-WORKLIST_SORT = {"descending": [False, False, True, False, False, False], "nulls_last": True}
+WORKLIST_ORDER = [
+    W.priority, W.due_date, W.lapse_risk_score, W.grid_code, W.person_id, W.case, W.reason,
+]  # fmt: skip
+"""The worklist's order: priority, due date, likeliest to lapse first, then grid, person, case
+and reason (a total order, so that the same cases always come out in the same order: a person
+can have two cases of one kind, e.g. repeat enrolments in two years, told apart by reason)."""
+WORKLIST_SORT = {"descending": [False, False, True, False, False, False, False], "nulls_last": True}
 
 
 def build_worklist(
