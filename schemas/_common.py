@@ -53,7 +53,7 @@ def id_field(
     ``birth_date`` / ``sex`` name the record's own columns the number must agree with.
     """
     return _staged(
-        "id", required, description, str_matches=r"^\d{17}[\dX]$",
+        "id", required, description, str_matches=r"^[0-9]{17}[0-9X]$",
         metadata={"birth_date": birth_date, "sex": sex},
     )
 
@@ -72,7 +72,7 @@ def timestamp_field(required: bool = False, description: str = "") -> Any:
 
 def division_field(required: bool = False, description: str = "") -> Any:
     """A 6-digit GB/T 2260 division code, checked against ``reference.divisions``."""
-    return _staged("division", required, description, str_matches=r"^\d{6}$")
+    return _staged("division", required, description, str_matches=r"^[0-9]{6}$")
 
 
 def enum_field(codes: dict[str, str], required: bool = False, description: str = "") -> Any:
@@ -100,7 +100,15 @@ def number_field(
     )
 
 
-def integer_field(required: bool = False, description: str = "", **checks: Any) -> Any:
+def integer_field(
+    required: bool = False, description: str = "", in_range: dict[str, int] | None = None
+) -> Any:
+    """A whole number; ``in_range`` (``min_value``/``max_value``, inclusive) bounds it.
+
+    The bounds are metadata too: the ingest checks them per record (a value outside is
+    rejected ``number``), and the schema keeps them as pandera's ``in_range``.
+    """
+    checks = {"in_range": in_range, "metadata": {"range": in_range}} if in_range else {}
     return _staged("integer", required, description, **checks)
 
 

@@ -56,7 +56,7 @@ class TaxPaymentStaged(LineageMixin, TaxPaymentRaw):
     pooling_division: str = division_field(True)
     period: str = _staged(
         "period", True, "resident: YYYY coverage year; employee: YYYY-MM month",
-        str_matches=r"^\d{4}(-\d{2})?$", metadata={"scheme": "scheme"},
+        str_matches=r"^[0-9]{4}(-[0-9]{2})?$", metadata={"scheme": "scheme"},
     )
     period_year: pl.Int32 = pa.Field(
         nullable=False, description="year of period", metadata={"kind": "derived"}

@@ -228,7 +228,7 @@ class _Divisions:
 
     current: pl.Series
     with_historical: pl.Series
-    six_digits: bool  # every current code matches the staged ``str_matches`` ``^\d{6}$``
+    six_digits: bool  # every current code matches the staged ``str_matches`` ``^[0-9]{6}$``
 
 
 def _divisions(con) -> _Divisions:
@@ -239,7 +239,7 @@ def _divisions(con) -> _Divisions:
                           "against python-stdnum's code list instead")
         current = historical
     return _Divisions(current, pl.concat([current, historical]).unique(),
-                      bool(current.str.contains(r"^\d{6}$").all()))
+                      bool(current.str.contains(r"^[0-9]{6}$").all()))
 
 
 def _raise_if_over_threshold(summary: IngestSummary, threshold: float) -> None:
@@ -649,11 +649,12 @@ def _rejected_records(con, batch_id: str, files: list[str]) -> dict[str, int]:
 # Kinds whose schema checks (value rules and ``nullable=False``) stage_extract applies to every
 # record itself, with the same rule or a stricter one: id (``str_matches`` = its ``id_format``),
 # enum and sex (``isin``: the code maps yield only allowed values), number (``ge=0`` unless
-# ``allow_negative``), period (its regex is stricter than ``str_matches``), and ``required``
+# ``allow_negative``), integer (its ``in_range``, from the field's ``range`` metadata), period
+# (its regex is stricter than ``str_matches``), and ``required``
 # for every checked column. ``division`` (``str_matches`` 6 digits) is implied by membership
 # in the reference only while every reference code is 6 digits, checked per run.
 _KINDS_CHECKED_BY_STAGE_EXTRACT = frozenset(
-    {"id", "enum", "sex", "number", "period", "date", "timestamp", "boolean", "text"}
+    {"id", "enum", "sex", "number", "integer", "period", "date", "timestamp", "boolean", "text"}
 )
 
 
@@ -661,8 +662,8 @@ _KINDS_CHECKED_BY_STAGE_EXTRACT = frozenset(
 def _residual_schema(source: str, division_implied: bool) -> pa.DataFrameSchema:
     """The staged model's columns whose checks stage_extract does not apply, as a schema.
 
-    For example ``claims.year`` (``in_range`` 1900-2999: an integer only has to parse there),
-    tax_payment's derived period columns, and the lineage columns (``line >= 2``).
+    For example tax_payment's derived period columns (``period_month`` 1-12) and the lineage
+    columns (``line >= 2``).
     """
     spec = SOURCES[source]
     covered = _KINDS_CHECKED_BY_STAGE_EXTRACT | ({"division"} if division_implied else set())

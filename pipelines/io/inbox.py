@@ -19,7 +19,7 @@ NOT_DELIVERIES = frozenset({"reference", "truth"})
 _NAME = re.compile(
     r"^(?P<source>[a-z_]+)(?:-(?P<part>[A-Za-z0-9_]+))?\.(?P<ext>csv|csv\.gz|parquet|xlsx)$"
 )
-_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_FOLDER = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 @dataclass(frozen=True)

@@ -383,7 +383,7 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
     return _show_long_numbers_as_excel_does(path, frame)
 
 
-_LONG_DIGITS = r"^\d{16,}$"
+_LONG_DIGITS = r"^[0-9]{16,}$"
 _EXCEL_DIGITS = 15  # Excel keeps 15 significant digits of a number
 
 

@@ -36,7 +36,7 @@ ID_CHECKS = (
 
 def check_character(first17: pl.Expr) -> pl.Expr:
     """The ISO 7064 MOD 11-2 check character of 17 digits (null if any is not a digit)."""
-    digits = pl.when(first17.str.contains(r"^\d{17}$")).then(first17.str.to_integer(strict=False))
+    digits = pl.when(first17.str.contains(r"^[0-9]{17}$")).then(first17.str.to_integer(strict=False))
     return check_character_of_number(digits)
 
 
@@ -87,7 +87,7 @@ def half_width(stripped: pl.Expr) -> pl.Expr:
 
 def is_legacy(cleaned: pl.Expr) -> pl.Expr:
     """A 15-digit number of the first generation (upgraded to 18 characters)."""
-    return cleaned.str.contains(r"^\d{15}$")
+    return cleaned.str.contains(r"^[0-9]{15}$")
 
 
 def first17_number(cleaned: pl.Expr, legacy: pl.Expr) -> pl.Expr:
@@ -105,8 +105,8 @@ def first17_number(cleaned: pl.Expr, legacy: pl.Expr) -> pl.Expr:
 def upgrade_legacy_with(cleaned: pl.Expr, legacy: pl.Expr, check: pl.Expr) -> pl.Expr:
     """``upgrade_legacy`` from precomputed pieces: ``legacy`` and the check character.
 
-    A legacy number whose check character is unknown (digits outside ASCII, which the
-    regular expressions' Unicode digit class also matches) is left as it is: never null.
+    A legacy number whose check character is unknown (null) is left as it is: never null. Digits are ASCII ``[0-9]`` in every pattern
+    here (``\\d`` would also match Arabic-Indic and other Unicode digits).
     """
     upgraded = pl.concat_str(
         [cleaned.str.slice(0, 6), pl.lit("19"), cleaned.str.slice(6, 9), check]
@@ -117,13 +117,13 @@ def upgrade_legacy_with(cleaned: pl.Expr, legacy: pl.Expr, check: pl.Expr) -> pl
 def first17(cleaned: pl.Expr) -> pl.Expr:
     """The 17 digits the check character is computed from (``19`` inserted for 15 digits)."""
     legacy = cleaned.str.slice(0, 6) + pl.lit("19") + cleaned.str.slice(6, 9)
-    is_legacy = cleaned.str.contains(r"^\d{15}$")
+    is_legacy = cleaned.str.contains(r"^[0-9]{15}$")
     return pl.when(is_legacy).then(legacy).otherwise(cleaned.str.slice(0, 17))
 
 
 def upgrade_legacy(cleaned: pl.Expr, head17: pl.Expr, check: pl.Expr) -> pl.Expr:
     """The 18-character number: ``head17 + check`` for a 15-digit legacy number, else as is."""
-    is_legacy = cleaned.str.contains(r"^\d{15}$")
+    is_legacy = cleaned.str.contains(r"^[0-9]{15}$")
     return pl.when(is_legacy).then(head17 + check).otherwise(cleaned)
 
 
@@ -169,15 +169,15 @@ def failed_id_check(
     itself null (missing or unparseable) is not compared: its own check reports it.
     ``computed_check`` is the check character of the number's first 17 digits and ``born``
     its ``id_birth_date``, if known (a caller that has them as columns saves recomputing
-    them). A well-formed number whose check character cannot be computed (its digits are
-    not ASCII digits) fails ``id_check_char``.
+    them). A well-formed number whose check character cannot be computed fails
+    ``id_check_char``; digits other than ASCII ``0-9`` fail ``id_format``.
     """
     if born is None:
         born = id_birth_date(id_number)
     if computed_check is None:
         computed_check = check_character(id_number.str.slice(0, 17))
     rules: list[tuple[str, pl.Expr]] = [
-        ("id_format", id_number.str.contains(r"^\d{17}[\dX]$").not_()),
+        ("id_format", id_number.str.contains(r"^[0-9]{17}[0-9X]$").not_()),
         ("id_check_char",
          computed_check.is_null() | (computed_check != id_number.str.slice(17, 1))),
         ("id_birth_date", born.is_null() | (born > pl.lit(not_after))),

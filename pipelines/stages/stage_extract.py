@@ -48,7 +48,7 @@ MESSAGES = {
     "timestamp": "not a real timestamp in the form YYYY-MM-DD HH:MM:SS (or YYYY/MM/DD, YYYYMMDD)",
     "period": "period must be YYYY (resident) or YYYY-MM (employee)",
     "enum": "code outside the allowed values",
-    "number": "not a number, or negative where it must not be",
+    "number": "not a number, negative where it must not be, or outside its allowed range",
     "division_code": "not a GB/T 2260 division code",
     "duplicate_key": "record key appears more than once in this delivery",
     "id_format": "ID number is not 18 characters (17 digits and a digit or X) or 15 digits",
@@ -62,8 +62,8 @@ MESSAGES = {
 # The record checks as an Enum: the vocabulary of rejects.check (and of MESSAGES).
 CHECKS = pl.Enum(list(MESSAGES))
 
-_DATE_FORMS = ((r"^\d{4}-\d{2}-\d{2}", "%Y-%m-%d"), (r"^\d{4}/\d{2}/\d{2}", "%Y/%m/%d"),
-               (r"^\d{8}", "%Y%m%d"))
+_DATE_FORMS = ((r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", "%Y-%m-%d"), (r"^[0-9]{4}/[0-9]{2}/[0-9]{2}", "%Y/%m/%d"),
+               (r"^[0-9]{8}", "%Y%m%d"))
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def parse_date(text: pl.Expr, with_time: bool = False) -> pl.Expr:
     parsed = []
     for pattern, fmt in _DATE_FORMS:
         if with_time:
-            full = pattern + r" \d{2}:\d{2}:\d{2}$"
+            full = pattern + r" [0-9]{2}:[0-9]{2}:[0-9]{2}$"
             value = text.str.to_datetime(fmt + " %H:%M:%S", strict=False, time_unit="us")
         else:
             full = pattern + "$"
@@ -114,12 +114,12 @@ def _typed(name: str, info: dict[str, Any], text: pl.Expr) -> tuple[pl.Expr, str
     if kind in ("enum", "sex", "boolean"):
         return _map_codes(text, info["codes"], dtype), "enum"
     if kind == "number":
-        ok = text.str.contains(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+        ok = text.str.contains(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
         return pl.when(ok).then(text.cast(pl.Float64, strict=False)), "number"
     if kind == "integer":
-        return pl.when(text.str.contains(r"^\d+$")).then(text.cast(dtype, strict=False)), "number"
+        return pl.when(text.str.contains(r"^[0-9]+$")).then(text.cast(dtype, strict=False)), "number"
     if kind == "period":
-        return pl.when(text.str.contains(r"^\d{4}(-(0[1-9]|1[0-2]))?$")).then(text), "date"
+        return pl.when(text.str.contains(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")).then(text), "date"
     return text, None  # text, division: kept as cleaned text
 
 
@@ -150,6 +150,10 @@ def _failed_check(
         expr = expr.when(typed.is_null()).then(pl.lit(parse_check))
     if kind == "number" and not info.get("allow_negative"):
         expr = expr.when(typed < 0).then(pl.lit("number"))
+    if kind == "integer" and info.get("range"):
+        bounds = info["range"]
+        outside = ~typed.is_between(bounds["min_value"], bounds["max_value"])
+        expr = expr.when(outside).then(pl.lit("number"))
     if kind == "period" and info.get("scheme"):
         scheme = pl.col(f"__typed_{info['scheme']}")
         wrong = ((scheme == "resident") & typed.str.contains("-")) | (

@@ -139,6 +139,36 @@ def test_tax_payment_record_checks(row_kwargs, column, check):
     assert _failures(result) == [(3, column, check)]
 
 
+@pytest.mark.parametrize(("year", "check"), [
+    ("1899", "number"), ("1900", None), ("2999", None), ("3000", "number"),
+    ("99999999999", "number"),  # does not fit the Int32 column: rejected, never a crash
+])
+def test_claims_year_outside_its_range_is_a_record_reject(year, check):
+    header = ["id_number", "year", "scheme", "fund_paid"]
+    result = _stage("claims", header, [[make_id("330106", "19900101", "001"), year,
+                                        "resident", "10.00"]])
+    assert _failures(result) == ([(2, "year", check)] if check else [])
+    assert result.staged.height == (0 if check else 1)
+
+
+@pytest.mark.parametrize(("row_kwargs", "column", "check"), [
+    # \\d in a pattern matches any Unicode digit: a full-width period was accepted with a
+    # null period_year and then stopped the run as a "pipeline defect"
+    ({"period": "\uff12\uff10\uff12\uff16"}, "period", "date"),
+    ({"period": "\u0662\u0660\u0662\u0666"}, "period", "date"),
+    ({"amount": "\uff13\uff18\uff10"}, "amount", "number"),
+])
+def test_non_ascii_digits_outside_id_numbers_are_rejected(row_kwargs, column, check):
+    result = _stage("tax_payment", TAX_HEADER, [tax_row("P1", **row_kwargs)])
+    assert _failures(result) == [(2, column, check)]
+
+
+def test_id_number_in_non_ascii_digits_fails_its_format():
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in "110105199001010011")
+    result = _stage("household", HOUSEHOLD_HEADER, [household_row(id_number=arabic_indic)])
+    assert _failures(result) == [(2, "id_number", "id_format")]
+
+
 def test_tax_payment_typed_with_period_split():
     rows = [tax_row("P1", scheme="职工医保", period="2026-03", kind="正常"),
             tax_row("P2", kind="退费", refund_of="P0", amount="380.00")]
