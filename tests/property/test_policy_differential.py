@@ -258,6 +258,14 @@ def _same(a, b) -> bool:
 HISTORIES = {"count": 0, "rows": 0, "regions": set()}
 
 
+# The strategies draw only from hypothesis. In the full suite the session's Prefect test server
+# keeps threads running, and one that uses the global ``random`` module while an example is
+# drawn makes hypothesis warn that the strategy used it (the warning came and went between
+# runs of the whole suite, never in this module alone).
+@pytest.mark.filterwarnings(
+    "ignore:Do not use the `random` module inside strategies"
+    ":hypothesis.errors.HypothesisDeprecationWarning"
+)
 @settings(settings.get_profile(PROFILE))
 @given(batch())
 def test_engine_matches_reference(case):
