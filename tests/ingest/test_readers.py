@@ -89,3 +89,27 @@ def test_unreadable_files_rejected_with_reason(tmp_path: Path, name, content, ch
         read_delivery(path)
     assert caught.value.check == check
     assert name in caught.value.reason
+
+
+@pytest.mark.parametrize(("cells", "numeric"), [
+    (["330106199001009984", "330106199001011234", None], False),  # ID numbers typed as text
+    (["330106199001011234", 330106199001009984.0], True),  # one typed as a number, later
+    ([330106199001009984.0, 330106199001011234.0], True),
+])
+def test_only_columns_with_numeric_cells_are_scanned_cell_by_cell(tmp_path: Path, cells,
+                                                                 numeric):
+    import xlsxwriter
+
+    from pipelines.io.readers import _has_numeric_cells
+
+    path = tmp_path / "death-01.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["id_number", "name"])
+    for row, cell in enumerate(cells, start=1):
+        if cell is not None:
+            sheet.write(row, 0, cell)
+        sheet.write(row, 1, "张三")
+    book.close()
+    assert _has_numeric_cells(path, "id_number") is numeric
+    assert _has_numeric_cells(path, "name") is False
