@@ -54,8 +54,8 @@ from schemas import SOURCES, SourceSpec
 from schemas._common import LINEAGE_COLUMNS, staged_columns
 
 REFERENCE_TABLES = tuple(store.REFERENCE_DDL)
-# Records checked at a time: bounds memory on multi-million-row files. Reading runs a batch
-# ahead of the writes (two batches in flight), so batches are half the 500k they were when the
+# Records checked at a time: bounds memory on multi-million-row files. Reading runs ahead of
+# the writes (up to STAGED_AHEAD batches wait), so batches are half the 500k they were when the
 # two took turns: the same speed, and a lower peak (1M persons: 2.5 GB, 500k: 2.7 GB).
 BATCH_ROWS = 250_000
 # DuckDB's own cap while ingesting (it spills joins to disk beyond it); its default, 80% of RAM,
@@ -214,8 +214,7 @@ def ingest_deliveries(
         nights: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in discover(Path(inbox), SOURCES):
             nights[delivery.batch_id].append(delivery)
-        for batch_id, deliveries in nights.items():  # discover() orders nights by date
-            _ingest_night(con, batch_id, deliveries, divisions, summary, batch_rows)
+        _ingest_nights(con, nights, divisions, summary, batch_rows)  # oldest night first
         store.recompute_refunds(con)
     _logger().info("ingest summary\n%s", summary.table())
     _raise_if_over_threshold(summary, max_reject_rate)
@@ -268,24 +267,47 @@ class _FileResult:
     rejected_identity: list[pl.DataFrame] = field(default_factory=list)
 
 
-def _ingest_night(con, batch_id: str, deliveries: list[Delivery], divisions: _Divisions,
-                  summary: IngestSummary, batch_rows: int) -> None:
-    """One delivery folder, in one transaction: stage every new file, then merge per source.
+# Staged batches that may wait for the writing thread: one while a night streams in; while a
+# night's merges and commit run (1M persons: 1-3 s a night), the next night's first batches are
+# read and checked meanwhile instead of the reading thread standing idle.
+STAGED_AHEAD = 3
 
-    Reading and checking (``_stage_night``) run in a worker thread one batch ahead of this
-    thread, which writes to DuckDB (``_Night.apply``): both release the GIL, so on two cores
-    the writes of a batch overlap the checks of the next instead of waiting for them.
+
+def _ingest_nights(con, nights: dict[str, list[Delivery]], divisions: _Divisions,
+                   summary: IngestSummary, batch_rows: int) -> None:
+    """Every delivery folder in order, each in one transaction: its files staged, then merged
+    per source and committed.
+
+    Reading and checking (``_stage_nights``) run in a worker thread ahead of this thread,
+    which writes to DuckDB (``_Night.apply``): both release the GIL, so on two cores the
+    writes of a batch overlap the checks of the next instead of waiting for them, and a
+    night's merges overlap the checks of the next night's first files. Checking needs no
+    DuckDB: what was ingested before this run is read once, what this run ingests the worker
+    knows itself (``_stage_nights``).
     """
     logged_pairs, logged_shas = store.logged_files(con)
-    night = _Night(con, batch_id, summary, logged_pairs)
-    con.begin()
-    events = _stage_night(deliveries, logged_pairs, logged_shas, divisions, batch_rows)
-    with contextlib.closing(_in_background(events)) as staged:
+    events = _stage_nights(nights, logged_pairs, logged_shas, divisions, batch_rows)
+    night: _Night | None = None
+    with contextlib.closing(_in_background(events, ahead=STAGED_AHEAD)) as staged:
         for event in staged:
-            night.apply(event)
+            if night is None:
+                batch_id = event.batch_id if isinstance(event, _NightDone) \
+                    else event.delivery.batch_id
+                night = _Night(con, batch_id, summary, logged_pairs)
+                con.begin()
+            if isinstance(event, _NightDone):
+                _finish_night(night)
+                night = None
+            else:
+                night.apply(event)
+
+
+def _finish_night(night: _Night) -> None:
+    """Merge the night's staged rows per source, log its files and commit its transaction."""
+    con, batch_id = night.con, night.batch_id
     log_rows = night.log_rows
     for source, files in night.by_source.items():
-        log_rows += _merge_source(con, night.incoming[source], batch_id, files, summary,
+        log_rows += _merge_source(con, night.incoming[source], batch_id, files, night.summary,
                                   replace=source not in night.whole_file_rejected)
     for source in set(night.incoming) - set(night.by_source):  # every file rejected whole
         store.drop_incoming(con, night.incoming[source])
@@ -370,24 +392,42 @@ class _Rejected:
 _Event = _Skipped | _StagedRows | _Rejected | _FileResult
 
 
-def _stage_night(deliveries: list[Delivery], logged_pairs: set[tuple[str, str]],
-                 logged_shas: set[str], divisions: _Divisions,
-                 batch_rows: int) -> Iterator[_Event]:
-    """What to do with each file of a night, in order; no DuckDB (it runs in a worker thread).
+@dataclass(frozen=True)
+class _NightDone:
+    """Every file of the night ``batch_id`` was handed on: its merges may run."""
 
-    Bytes already ingested are skipped, also when an earlier file of the same night had them.
-    A file ends in a ``_FileResult`` (after its ``_StagedRows``) or a ``_Rejected``. Batches of
-    consecutive files of one source are checked together (``_Batch``).
+    batch_id: str
+
+
+def _stage_nights(nights: dict[str, list[Delivery]], logged_pairs: set[tuple[str, str]],
+                  logged_shas: set[str], divisions: _Divisions,
+                  batch_rows: int) -> Iterator[_Event | _NightDone]:
+    """What to do with each file, night by night in order, each night ending in a
+    ``_NightDone``; no DuckDB (it runs in a worker thread).
+
+    Bytes already ingested are skipped, also when an earlier file of this run had them (in
+    this night or an earlier one: those are exactly the files the earlier nights log as
+    ingested). A file ends in a ``_FileResult`` (after its ``_StagedRows``) or a
+    ``_Rejected``. Batches of consecutive files of one source are checked together
+    (``_Batch``), never across nights.
     """
     seen = set(logged_shas)
     pending: _Batch | None = None  # read, not yet checked
+    night: str | None = None
+    deliveries = [d for files in nights.values() for d in files]
     for delivery, sha, prepared in _prepared_ahead(deliveries, logged_pairs, logged_shas):
+        if night is not None and delivery.batch_id != night:
+            if pending:
+                yield from pending.stage()
+                pending = None
+            yield _NightDone(night)
+        night = delivery.batch_id
         known = (delivery.file, sha) in logged_pairs or sha in seen
         if pending and (known or delivery.problem or pending.source != delivery.source):
             yield from pending.stage()
             pending = None
         if known:
-            if isinstance(prepared, PreparedCsv):  # the same bytes came earlier tonight
+            if isinstance(prepared, PreparedCsv):  # the same bytes came earlier in this run
                 prepared.close()
             yield _Skipped(delivery, sha)
             continue
@@ -405,6 +445,8 @@ def _stage_night(deliveries: list[Delivery], logged_pairs: set[tuple[str, str]],
             pending.complete(outcome)
     if pending:
         yield from pending.stage()
+    if night is not None:
+        yield _NightDone(night)
 
 
 _Prepared = PreparedCsv | UnreadableFile | None

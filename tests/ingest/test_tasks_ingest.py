@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines.flows import tasks_ingest as tasks
 from pipelines.flows.tasks_ingest import (
     RejectRateExceeded,
     ingest_deliveries,
@@ -94,6 +96,69 @@ def test_file_delivered_twice_changes_nothing(inbox: Path, tmp_path: Path):
         {t: r for t, r in before.items() if t != "main.ingest_log"}
     assert _rows(build, "SELECT file, status FROM main.ingest_log WHERE batch_id='2026-01-03'") \
         == [("2026-01-03/tax_payment.csv", "skipped_duplicate")]
+
+
+def test_nights_of_one_run_give_what_a_run_per_night_gives(inbox: Path, tmp_path: Path):
+    # the nights of a run are checked ahead in one worker: a later night's file with bytes
+    # an earlier night of the same run ingested is skipped, bytes it only rejected are not
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
+    write_csv(inbox / "2026-01-02" / "households.csv", HOUSEHOLD_HEADER, [household_row(A)])
+    (inbox / "2026-01-03").mkdir()
+    shutil.copy(inbox / "2026-01-02" / "tax_payment.csv", inbox / "2026-01-03" / "tax_payment.csv")
+    shutil.copy(inbox / "2026-01-02" / "households.csv", inbox / "2026-01-03" / "household.csv")
+    write_night(inbox, "2026-01-04", payments=[tax_row("P1", A, amount="400.00")])
+    one_run = tmp_path / "one.duckdb"
+    _run(one_run, inbox)
+    per_night = tmp_path / "per-night.duckdb"
+    staged = tmp_path / "staged-inbox"
+    (staged / "reference").mkdir(parents=True)
+    shutil.copytree(inbox / "reference", staged / "reference", dirs_exist_ok=True)
+    for night in ("2026-01-02", "2026-01-03", "2026-01-04"):
+        shutil.copytree(inbox / night, staged / night)
+        _run(per_night, staged)
+    log = "SELECT file, status, rows_read, rows_accepted FROM main.ingest_log ORDER BY file"
+    assert _rows(one_run, log) == _rows(per_night, log)
+    assert [r[:2] for r in _rows(one_run, log)] == [
+        ("2026-01-02/households.csv", "rejected"), ("2026-01-02/tax_payment.csv", "ingested"),
+        ("2026-01-03/household.csv", "ingested"),
+        ("2026-01-03/tax_payment.csv", "skipped_duplicate"),
+        ("2026-01-04/tax_payment.csv", "ingested"), ("reference/divisions.csv", "ingested")]
+    for table in TABLES[:-2]:
+        if table != "main.ingest_log":
+            assert _snapshot(one_run)[table] == _snapshot(per_night)[table], table
+
+
+def test_a_later_night_is_checked_while_an_earlier_night_merges(inbox, tmp_path, monkeypatch):
+    write_night(inbox, "2026-01-02", payments=[tax_row("P1", A)])
+    write_night(inbox, "2026-01-03", payments=[tax_row("P2", B)])
+    order: list[str] = []
+    real_stage, real_finish = tasks.stage_extract, tasks._finish_night
+
+    def stage(raw, *args, **kwargs):
+        order.append(f"check {kwargs['delivery_date']}")
+        return real_stage(raw, *args, **kwargs)
+
+    def finish(night):
+        real_finish(night)
+        order.append(f"committed {night.batch_id}")
+
+    monkeypatch.setattr(tasks, "stage_extract", stage)
+    monkeypatch.setattr(tasks, "_finish_night", finish)
+    slow_first_merge = tasks._merge_source
+
+    def merge(con, incoming, *args, **kwargs):
+        if incoming.night.isoformat() == "2026-01-02":
+            deadline = time.monotonic() + 5
+            while "check 2026-01-03" not in order and time.monotonic() < deadline:
+                time.sleep(0.01)  # the worker has night 2 to check meanwhile
+        return slow_first_merge(con, incoming, *args, **kwargs)
+
+    monkeypatch.setattr(tasks, "_merge_source", merge)
+    _run(tmp_path / "w.duckdb", inbox)
+    assert order == ["check 2026-01-02", "check 2026-01-03", "committed 2026-01-02",
+                     "committed 2026-01-03"]
+    assert _rows(tmp_path / "w.duckdb", "SELECT payment_id, delivery_date::VARCHAR FROM "
+                 "staging.tax_payment ORDER BY 1") == [("P1", "2026-01-02"), ("P2", "2026-01-03")]
 
 
 def test_event_latest_delivery_wins_even_when_nights_arrive_out_of_order(inbox, tmp_path):
