@@ -100,18 +100,20 @@ def check_contributions(build: Path, as_of: date, batch_rows: int = DEFAULT_BATC
                 ).collect())
                 for b in range(buckets)
             ]
-        findings = pl.concat(parts).sort("payment_id")
-        findings = _validated(
-            ContributionFinding, findings.with_columns(pl.col("finding").cast(pl.Utf8))
-        )
-        _write(con, "contribution_finding", findings)
-        run_sql_file(con, "views_employee")
+        counts = publish_contribution_findings(con, pl.concat(parts))
+    return counts | {"employee_buckets": buckets}
+
+
+def publish_contribution_findings(con: duckdb.DuckDBPyConnection, findings: pl.DataFrame) -> dict:
+    """Write ``main.contribution_finding`` (every bucket's or shard's findings) and its view."""
+    findings = _validated(
+        ContributionFinding,
+        findings.with_columns(pl.col("finding").cast(pl.Utf8)).sort("payment_id"),
+    )
+    _write(con, "contribution_finding", findings)
+    run_sql_file(con, "views_employee")
     counts = findings.group_by("finding").len().rows()
-    return {
-        "contribution_finding": findings.height,
-        "employee_buckets": buckets,
-        **{f"finding_{k}": n for k, n in counts},
-    }
+    return {"contribution_finding": findings.height, **{f"finding_{k}": n for k, n in counts}}
 
 
 @task
@@ -144,6 +146,12 @@ def assess_retirement_readiness(
                         as_of,
                     ).collect()
                 ))
-        ready = pl.concat(cases).sort("retirement_date", "person_id")
-        _write(con, "retirement_readiness", _validated(RetirementReadiness, ready))
-    return {"retirement_readiness": ready.height, "employee_persons": counted}
+        published = publish_retirement_readiness(con, pl.concat(cases))
+    return published | {"employee_persons": counted}
+
+
+def publish_retirement_readiness(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame) -> dict:
+    """Write ``main.retirement_readiness`` (every bucket's or shard's cases)."""
+    ready = _validated(RetirementReadiness, cases.sort("retirement_date", "person_id"))
+    _write(con, "retirement_readiness", ready)
+    return {"retirement_readiness": ready.height}
