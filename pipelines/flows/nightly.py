@@ -16,8 +16,7 @@ from prefect import flow, get_run_logger
 
 from pipelines.flows.artifacts import publish_run_artifact
 from pipelines.flows.run_log import RunRecorder
-from pipelines.flows.sharded import run_coverage, run_policy_status
-from pipelines.flows.tasks_employee import assess_retirement_readiness, check_contributions
+from pipelines.flows.sharded import run_coverage, run_employee_checks, run_policy_status
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
 from pipelines.flows.tasks_outputs import (
     build_worklist,
@@ -67,10 +66,7 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("policy_status"):
             recorder.count(run_policy_status(build, as_of, settings))
         with recorder.stage("employee_checks"):
-            recorder.count(check_contributions(build, as_of, batch_rows=settings.batch_rows))
-            recorder.count(
-                assess_retirement_readiness(build, as_of, batch_rows=settings.batch_rows)
-            )
+            recorder.count(run_employee_checks(build, as_of, settings))
         with recorder.stage("worklist"):
             recorder.count(build_worklist(build, as_of, batch_rows=settings.batch_rows))
         with recorder.stage("describe"):

@@ -7,8 +7,10 @@ The shard tasks run on prefect-dask's ``DaskTaskRunner``: a temporary in-process
 laptop, or an existing cluster (``enrol run --dask-address tcp://scheduler:8786``). With one
 shard and no address each stage runs in the flow's own process, exactly as before.
 
-Sharded: coverage_year (the coverage line) and policy_status (the policy engine). The
-cross-person work (identity review, repeat enrolments, publish) stays in DuckDB, unsharded.
+Sharded: coverage_year (the coverage line), policy_status (the policy engine) and the
+employee checks (contribution_finding and retirement_readiness, from one export of the employee
+payments). The cross-person work (identity review, repeat enrolments, publish) stays in DuckDB,
+unsharded.
 """
 
 from __future__ import annotations
@@ -16,17 +18,32 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import polars as pl
 from prefect import flow, task, unmapped
 
+from pipelines.flows.tasks_employee import (
+    EMPLOYEE_PAYMENTS,
+    PERSON_SCHEMA,
+    WAGES_SCHEMA,
+    assess_retirement_readiness,
+    check_contributions,
+    publish_contribution_findings,
+    publish_retirement_readiness,
+)
 from pipelines.flows.tasks_person import build_coverage
 from pipelines.flows.tasks_policy import compute_policy_status
 from pipelines.io import shards as shard_io
+from pipelines.io.warehouse import connect
 from pipelines.rules.loader import load_rules
+from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import Settings
+from pipelines.stages import contribution_findings, retirement_readiness
+from pipelines.stages.contribution_findings import detect_contribution_findings
 from pipelines.stages.coverage_year import build_coverage_year
 from pipelines.stages.exemption_events import collect_exemption_events
 from pipelines.stages.person_shards import combine_shard_counts, shard_of_sql
 from pipelines.stages.policy_status import compute_policy_status as compute_status
+from pipelines.stages.retirement_readiness import assess_readiness, count_contribution_months
 
 
 def run_coverage(build: Path, as_of: date, settings: Settings) -> dict:
@@ -43,6 +60,16 @@ def run_policy_status(build: Path, as_of: date, settings: Settings) -> dict:
         return compute_policy_status(build, as_of)
     runner = dask_task_runner(settings.dask_address)
     return policy_status_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
+
+
+def run_employee_checks(build: Path, as_of: date, settings: Settings) -> dict:
+    """contribution_finding and retirement_readiness in process (in person buckets of at most
+    ``batch_rows`` payments) or mapped over shards on Dask."""
+    if _in_process(settings):
+        return check_contributions(build, as_of, batch_rows=settings.batch_rows) | \
+            assess_retirement_readiness(build, as_of, batch_rows=settings.batch_rows)
+    runner = dask_task_runner(settings.dask_address)
+    return employee_check_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
 
 
 def _in_process(settings: Settings) -> bool:
@@ -140,11 +167,75 @@ def publish_policy_status(build: Path, work: Path) -> dict:
     return {"policy_status": rows}
 
 
+# --- employee checks --------------------------------------------------------------------------
+
+# Both checks read the employee payments: one export serves both (in process, each splits them).
+_EMPLOYEE_PAYMENT_COLUMNS = list(dict.fromkeys(
+    [*contribution_findings.PAYMENT_COLUMNS, *retirement_readiness.PAYMENT_COLUMNS]
+))
+EMPLOYEE_SHARD_QUERIES: shard_io.ShardQueries = {
+    "payments": (
+        f"SELECT {', '.join(_EMPLOYEE_PAYMENT_COLUMNS)} FROM {EMPLOYEE_PAYMENTS}", "id_number"
+    ),
+    "persons": (f"SELECT {', '.join(PERSON_SCHEMA)} FROM main.person", "person_id"),
+    "wages": (f"SELECT {', '.join(WAGES_SCHEMA)} FROM reference.average_wages", None),
+}
+EMPLOYEE_OUTPUTS = ("contribution_finding", "retirement_readiness")
+
+
+@flow(name="employee_check_shards")
+def employee_check_shards(build: Path, as_of: date, shards: int) -> dict:
+    """Export the employee payments and persons by shard, check each shard, publish both."""
+    work = export_shards(build, "employee_checks", shards)
+    futures = compute_employee_shard.map(unmapped(work), range(shards), unmapped(as_of))
+    counts = combine_shard_counts(future.result() for future in futures)
+    return publish_employee_checks(build, work) | counts | {"shards": shards}
+
+
+@task
+def compute_employee_shard(work: Path, shard: int, as_of: date) -> dict:
+    """One shard's contribution findings and retirement-readiness cases (the same transforms
+    as the in-process tasks, on the shard's persons only)."""
+    inputs = shard_io.read_shard_inputs(work, EMPLOYEE_SHARD_QUERIES, shard)
+    rules, ages = load_rules(), load_retirement_ages()
+    payments, persons = inputs["payments"], inputs["persons"].cast(PERSON_SCHEMA)
+    findings = detect_contribution_findings(
+        payments.select(contribution_findings.PAYMENT_COLUMNS), rules,
+        inputs["wages"].cast(WAGES_SCHEMA), as_of,
+    ).collect()
+    months = count_contribution_months(
+        payments.select(retirement_readiness.PAYMENT_COLUMNS), rules, as_of
+    ).collect()
+    cases = assess_readiness(
+        months.lazy(), persons, rules, retirement_age_frame(ages, None),
+        ages.outreach_window_months, as_of,
+    ).collect()
+    # text, not the Enum: every shard's file must read back with one schema
+    findings = findings.with_columns(pl.col("finding").cast(pl.Utf8))
+    for name, frame in zip(EMPLOYEE_OUTPUTS, (findings, cases), strict=True):
+        shard_io.write_shard_output(work / name, shard, frame)
+    return {"employee_persons": months.height}
+
+
+@task
+def publish_employee_checks(build: Path, work: Path) -> dict:
+    """Validate and write every shard's findings and cases; drop the shard files."""
+    findings, cases = (
+        pl.read_parquet(work / name / "output" / "shard-*.parquet") for name in EMPLOYEE_OUTPUTS
+    )
+    with connect(build) as con:
+        counts = publish_contribution_findings(con, findings)
+        counts |= publish_retirement_readiness(con, cases)
+    shard_io.remove_shard_work(work)
+    return counts
+
+
 # --- shared -----------------------------------------------------------------------------------
 
 _QUERIES = {
     "coverage_year": shard_io.COVERAGE_SHARD_QUERIES,
     "policy_status": shard_io.POLICY_SHARD_QUERIES,
+    "employee_checks": EMPLOYEE_SHARD_QUERIES,
 }
 
 

@@ -137,7 +137,7 @@ def read_policy_shard(work: Path, shard: int) -> PolicyInputs:
 def write_shard_output(work: Path, shard: int, frame: pl.DataFrame) -> Path:
     """Write one shard's result."""
     folder = work / "output"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"shard-{shard}.parquet"
     frame.write_parquet(path)
     return path

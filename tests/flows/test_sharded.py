@@ -80,6 +80,8 @@ def test_sharded_night_equals_single_process_night(two_nights) -> None:
     single, sharded = (_tables(warehouse) for warehouse in two_nights)
     assert set(sharded) == set(single)
     assert single["policy_status"][1].height > 100
+    assert single["contribution_finding"][1].height > 20  # the employee checks, sharded too
+    assert single["retirement_readiness"][1].height > 5
     assert {name: sharded[name][0] for name in single} == {n: t for n, (t, _) in single.items()}
     differ = [name for name, (_, rows) in single.items() if not sharded[name][1].equals(rows)]
     assert differ == []
@@ -100,28 +102,33 @@ def test_local_cluster_without_address_gives_the_same_tables(two_nights, tmp_pat
 
     from prefect import flow
 
-    from pipelines.flows.sharded import run_coverage, run_policy_status
+    from pipelines.flows.sharded import run_coverage, run_employee_checks, run_policy_status
     from pipelines.io.warehouse import building_path, connect
 
     single, _ = two_nights
     build = building_path(tmp_path / "warehouse.duckdb")
     shutil.copyfile(single, build)
+    rebuilt = ("coverage_year", "policy_status", "contribution_finding", "retirement_readiness")
     with connect(build) as con:
-        con.execute("DROP TABLE main.policy_status")
-        con.execute("DROP TABLE main.coverage_year")
+        for name in rebuilt:
+            con.execute(f"DROP TABLE main.{name} CASCADE")
 
     @flow
-    def sharded_stages() -> tuple[dict, dict]:
+    def sharded_stages() -> tuple[dict, dict, dict]:
         settings = Settings(shards=3)
-        return run_coverage(build, AS_OF, settings), run_policy_status(build, AS_OF, settings)
+        return (run_coverage(build, AS_OF, settings), run_policy_status(build, AS_OF, settings),
+                run_employee_checks(build, AS_OF, settings))
 
-    coverage, policy = sharded_stages()
+    coverage, policy, employee = sharded_stages()
     expected, actual = _tables(single), _tables(build)
-    for name in ("coverage_year", "policy_status"):
+    for name in rebuilt:
         assert actual[name][0] == expected[name][0]
         assert_frame_equal(actual[name][1], expected[name][1], check_exact=True)
     assert coverage["coverage_year"] == expected["coverage_year"][1].height
     assert policy["shards"] == 3 and policy["policy_status"] == expected["policy_status"][1].height
+    assert employee["shards"] == 3
+    assert employee["contribution_finding"] == expected["contribution_finding"][1].height
+    assert employee["retirement_readiness"] == expected["retirement_readiness"][1].height
     assert not build.with_name(build.name + ".shards").exists()
 
 
