@@ -40,21 +40,22 @@ def build_worklist(build: Path, as_of: date, batch_rows: int = DEFAULT_BATCH_ROW
                 )
                 for b in range(buckets)
             ]
-        cases = Worklist.validate(
-            pl.concat(parts).sort(worklist_stage.WORKLIST_ORDER, **worklist_stage.WORKLIST_SORT),
-            lazy=True,
-        )
-        params = RegionParameters.validate(
-            worklist_stage.region_parameters(rules, as_of), lazy=True
-        )
-        marts.write_mart(con, "region_parameters", params)
-        marts.write_mart(con, "worklist", cases)
+        counts = publish_worklist(con, pl.concat(parts), rules, as_of)
+    return counts | {"worklist_buckets": buckets}
+
+
+def publish_worklist(con: duckdb.DuckDBPyConnection, cases: pl.DataFrame, rules, as_of: date
+                     ) -> dict:
+    """Write ``main.worklist`` (every bucket's or shard's cases, in worklist order) and
+    ``main.region_parameters``; the run-log counts."""
+    cases = Worklist.validate(
+        cases.sort(worklist_stage.WORKLIST_ORDER, **worklist_stage.WORKLIST_SORT), lazy=True
+    )
+    params = RegionParameters.validate(worklist_stage.region_parameters(rules, as_of), lazy=True)
+    marts.write_mart(con, "region_parameters", params)
+    marts.write_mart(con, "worklist", cases)
     counts = dict(cases["case"].value_counts().iter_rows())
-    return {
-        "worklist_cases": cases.height,
-        "worklist_buckets": buckets,
-        **{f"cases_{k}": v for k, v in counts.items()},
-    }
+    return {"worklist_cases": cases.height, **{f"cases_{k}": v for k, v in counts.items()}}
 
 
 def _worklist_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
