@@ -16,10 +16,14 @@ from prefect import flow, get_run_logger
 
 from pipelines.flows.artifacts import publish_run_artifact
 from pipelines.flows.run_log import RunRecorder
-from pipelines.flows.sharded import run_coverage, run_employee_checks, run_policy_status
+from pipelines.flows.sharded import (
+    run_coverage,
+    run_employee_checks,
+    run_policy_status,
+    run_worklist,
+)
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
 from pipelines.flows.tasks_outputs import (
-    build_worklist,
     describe_warehouse,
     export_worklists,
     write_report,
@@ -68,7 +72,7 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("employee_checks"):
             recorder.count(run_employee_checks(build, as_of, settings))
         with recorder.stage("worklist"):
-            recorder.count(build_worklist(build, as_of, batch_rows=settings.batch_rows))
+            recorder.count(run_worklist(build, as_of, settings))
         with recorder.stage("describe"):
             describe_warehouse(build)
             create_masked_views(build)

@@ -7,9 +7,9 @@ The shard tasks run on prefect-dask's ``DaskTaskRunner``: a temporary in-process
 laptop, or an existing cluster (``enrol run --dask-address tcp://scheduler:8786``). With one
 shard and no address each stage runs in the flow's own process, exactly as before.
 
-Sharded: coverage_year (the coverage line), policy_status (the policy engine) and the
-employee checks (contribution_finding and retirement_readiness, from one export of the employee
-payments). The cross-person work (identity review, repeat enrolments, publish) stays in DuckDB,
+Sharded: coverage_year (the coverage line), policy_status (the policy engine), the employee
+checks (contribution_finding and retirement_readiness, from one export of the employee
+payments) and the worklist (from the marts before it). The cross-person work (identity review, repeat enrolments, publish) stays in DuckDB,
 unsharded.
 """
 
@@ -30,14 +30,17 @@ from pipelines.flows.tasks_employee import (
     publish_contribution_findings,
     publish_retirement_readiness,
 )
+from pipelines.flows.tasks_outputs import build_worklist, publish_worklist
 from pipelines.flows.tasks_person import build_coverage
 from pipelines.flows.tasks_policy import compute_policy_status
+from pipelines.io import marts
 from pipelines.io import shards as shard_io
 from pipelines.io.warehouse import connect
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import Settings
 from pipelines.stages import contribution_findings, retirement_readiness
+from pipelines.stages import worklist as worklist_stage
 from pipelines.stages.contribution_findings import detect_contribution_findings
 from pipelines.stages.coverage_year import build_coverage_year
 from pipelines.stages.exemption_events import collect_exemption_events
@@ -70,6 +73,15 @@ def run_employee_checks(build: Path, as_of: date, settings: Settings) -> dict:
             assess_retirement_readiness(build, as_of, batch_rows=settings.batch_rows)
     runner = dask_task_runner(settings.dask_address)
     return employee_check_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
+
+
+def run_worklist(build: Path, as_of: date, settings: Settings) -> dict:
+    """The worklist in process (in person buckets of at most ``batch_rows`` person-years) or
+    mapped over shards on Dask."""
+    if _in_process(settings):
+        return build_worklist(build, as_of, batch_rows=settings.batch_rows)
+    runner = dask_task_runner(settings.dask_address)
+    return worklist_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
 
 
 def _in_process(settings: Settings) -> bool:
@@ -230,6 +242,57 @@ def publish_employee_checks(build: Path, work: Path) -> dict:
     return counts
 
 
+# --- worklist ---------------------------------------------------------------------------------
+
+
+def worklist_shard_queries(build: Path, as_of: date) -> shard_io.ShardQueries:
+    """The worklist's inputs by person: the columns it reads of each mart, and who has paid
+    for the as-of year and the next (the queries the in-process buckets split)."""
+    with connect(build) as con:
+        queries = {
+            name: (marts.mart_sql(con, name, columns), "person_id")
+            for name, columns in worklist_stage.MART_INPUTS.items()
+        }
+    years = [as_of.year, as_of.year + 1]
+    return queries | {"resident_paid": (marts.resident_paid_sql(years), "person_id")}
+
+
+@flow(name="worklist_shards")
+def worklist_shards(build: Path, as_of: date, shards: int) -> dict:
+    """Export the marts by shard, build each shard's cases, publish them in worklist order."""
+    queries = worklist_shard_queries(build, as_of)
+    work = export_shards(build, "worklist", shards, queries)
+    futures = compute_worklist_shard.map(
+        unmapped(work), range(shards), unmapped(as_of), unmapped(queries)
+    )
+    for future in futures:
+        future.result()
+    return publish_worklist_shards(build, work, as_of) | {"shards": shards}
+
+
+@task
+def compute_worklist_shard(
+    work: Path, shard: int, as_of: date, queries: shard_io.ShardQueries
+) -> dict:
+    """One shard's outreach cases (the in-process transform, on the shard's persons)."""
+    inputs = shard_io.read_shard_inputs(work, queries, shard)
+    cases = worklist_stage.build_worklist(
+        worklist_stage.WorklistInputs(**inputs), load_rules(), as_of
+    ).collect()
+    shard_io.write_shard_output(work, shard, cases)
+    return {"worklist_cases": cases.height}
+
+
+@task
+def publish_worklist_shards(build: Path, work: Path, as_of: date) -> dict:
+    """Validate and write every shard's cases in worklist order; drop the shard files."""
+    cases = pl.read_parquet(work / "output" / "shard-*.parquet")
+    with connect(build) as con:
+        counts = publish_worklist(con, cases, load_rules(), as_of)
+    shard_io.remove_shard_work(work)
+    return counts
+
+
 # --- shared -----------------------------------------------------------------------------------
 
 _QUERIES = {
@@ -240,8 +303,11 @@ _QUERIES = {
 
 
 @task
-def export_shards(build: Path, stage: str, shards: int) -> Path:
-    """The stage's inputs as parquet partitioned by person shard, beside the build file."""
+def export_shards(
+    build: Path, stage: str, shards: int, queries: shard_io.ShardQueries | None = None
+) -> Path:
+    """The stage's inputs (``queries``, else the stage's fixed ones) as parquet partitioned by
+    person shard, beside the build file."""
     work = shard_io.reset_shard_work(build, stage)
-    shard_io.export_shard_inputs(build, work, _QUERIES[stage], shards, shard_of_sql)
+    shard_io.export_shard_inputs(build, work, queries or _QUERIES[stage], shards, shard_of_sql)
     return work

@@ -82,6 +82,7 @@ def test_sharded_night_equals_single_process_night(two_nights) -> None:
     assert single["policy_status"][1].height > 100
     assert single["contribution_finding"][1].height > 20  # the employee checks, sharded too
     assert single["retirement_readiness"][1].height > 5
+    assert single["worklist"][1].height > 100
     assert {name: sharded[name][0] for name in single} == {n: t for n, (t, _) in single.items()}
     differ = [name for name, (_, rows) in single.items() if not sharded[name][1].equals(rows)]
     assert differ == []
@@ -102,24 +103,30 @@ def test_local_cluster_without_address_gives_the_same_tables(two_nights, tmp_pat
 
     from prefect import flow
 
-    from pipelines.flows.sharded import run_coverage, run_employee_checks, run_policy_status
+    from pipelines.flows.sharded import (
+        run_coverage,
+        run_employee_checks,
+        run_policy_status,
+        run_worklist,
+    )
     from pipelines.io.warehouse import building_path, connect
 
     single, _ = two_nights
     build = building_path(tmp_path / "warehouse.duckdb")
     shutil.copyfile(single, build)
-    rebuilt = ("coverage_year", "policy_status", "contribution_finding", "retirement_readiness")
+    rebuilt = ("coverage_year", "policy_status", "contribution_finding", "retirement_readiness",
+               "worklist", "region_parameters")
     with connect(build) as con:
         for name in rebuilt:
             con.execute(f"DROP TABLE main.{name} CASCADE")
 
     @flow
-    def sharded_stages() -> tuple[dict, dict, dict]:
+    def sharded_stages() -> tuple[dict, dict, dict, dict]:
         settings = Settings(shards=3)
         return (run_coverage(build, AS_OF, settings), run_policy_status(build, AS_OF, settings),
-                run_employee_checks(build, AS_OF, settings))
+                run_employee_checks(build, AS_OF, settings), run_worklist(build, AS_OF, settings))
 
-    coverage, policy, employee = sharded_stages()
+    coverage, policy, employee, worklist = sharded_stages()
     expected, actual = _tables(single), _tables(build)
     for name in rebuilt:
         assert actual[name][0] == expected[name][0]
@@ -129,6 +136,7 @@ def test_local_cluster_without_address_gives_the_same_tables(two_nights, tmp_pat
     assert employee["shards"] == 3
     assert employee["contribution_finding"] == expected["contribution_finding"][1].height
     assert employee["retirement_readiness"] == expected["retirement_readiness"][1].height
+    assert worklist["shards"] == 3 and worklist["worklist_cases"] == expected["worklist"][1].height
     assert not build.with_name(build.name + ".shards").exists()
 
 
