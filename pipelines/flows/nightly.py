@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from pipelines.flows.artifacts import publish_run_artifact
 from pipelines.flows.run_log import RunRecorder
 from pipelines.flows.sharded import (
+    refuse_unencrypted_shards,
     run_coverage,
     run_employee_checks,
     run_policy_status,
@@ -49,6 +50,7 @@ from pipelines.settings import Settings
 def nightly(settings: Settings | None = None) -> dict:
     """Run one night: ingest what is new, rebuild every mart, publish atomically."""
     settings = settings or Settings()
+    refuse_unencrypted_shards(settings)
     as_of: date = settings.run_date()
     recorder = RunRecorder(as_of)
     build: Path = start_build(settings.warehouse)

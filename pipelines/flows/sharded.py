@@ -15,6 +15,7 @@ unsharded.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from pipelines.flows.tasks_person import build_coverage
 from pipelines.flows.tasks_policy import compute_policy_status
 from pipelines.io import marts
 from pipelines.io import shards as shard_io
-from pipelines.io.warehouse import connect
+from pipelines.io.warehouse import ENCRYPTION_KEY_ENV, connect
 from pipelines.rules.loader import load_rules
 from pipelines.rules.retirement import load_retirement_ages, retirement_age_frame
 from pipelines.settings import Settings
@@ -82,6 +83,24 @@ def run_worklist(build: Path, as_of: date, settings: Settings) -> dict:
         return build_worklist(build, as_of, batch_rows=settings.batch_rows)
     runner = dask_task_runner(settings.dask_address)
     return worklist_shards.with_options(task_runner=runner)(build, as_of, settings.shards)
+
+
+class ShardsWouldBeUnencrypted(RuntimeError):
+    """Sharding was asked for while the warehouse is encrypted."""
+
+
+def refuse_unencrypted_shards(settings: Settings) -> None:
+    """Stop before a sharded run of an encrypted warehouse: the shard files (parquet that Dask
+    workers read with polars) would hold ID numbers and names unencrypted on shared storage.
+    In process, the person buckets are encrypted with the warehouse (``marts.person_buckets``).
+    """
+    if not _in_process(settings) and os.environ.get(ENCRYPTION_KEY_ENV):
+        raise ShardsWouldBeUnencrypted(
+            f"{ENCRYPTION_KEY_ENV} is set (an encrypted warehouse) but shards={settings.shards}"
+            f"{' and a Dask address' if settings.dask_address else ''} were asked for: shard "
+            "files are written unencrypted beside the build file, so a sharded run of an "
+            "encrypted warehouse is refused; run with shards = 1 and no --dask-address"
+        )
 
 
 def _in_process(settings: Settings) -> bool:

@@ -157,3 +157,16 @@ def test_shard_counts_add_up() -> None:
 def test_shards_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         shard_of_sql("person_id", 0)
+
+
+def test_an_encrypted_warehouse_is_never_sharded(monkeypatch, tmp_path) -> None:
+    from pipelines.flows.sharded import ShardsWouldBeUnencrypted, refuse_unencrypted_shards
+    from pipelines.io.warehouse import ENCRYPTION_KEY_ENV
+
+    monkeypatch.delenv(ENCRYPTION_KEY_ENV, raising=False)
+    refuse_unencrypted_shards(Settings(shards=4))  # shard files of a plain warehouse: fine
+    monkeypatch.setenv(ENCRYPTION_KEY_ENV, "k" * 32)
+    refuse_unencrypted_shards(Settings())  # in process: person buckets are encrypted
+    for options in ({"shards": 4}, {"dask_address": "tcp://scheduler:8786"}):
+        with pytest.raises(ShardsWouldBeUnencrypted, match="unencrypted"):
+            refuse_unencrypted_shards(Settings(**options))
