@@ -9,8 +9,9 @@ shard and no address each stage runs in the flow's own process, exactly as befor
 
 Sharded: coverage_year (the coverage line), policy_status (the policy engine), the employee
 checks (contribution_finding and retirement_readiness, from one export of the employee
-payments) and the worklist (from the marts before it). The cross-person work (identity review, repeat enrolments, publish) stays in DuckDB,
-unsharded.
+payments) and the worklist (from the marts before it). The cross-person work (identity
+review, repeat enrolments, publish) stays in DuckDB, unsharded. A sharded run of an encrypted
+warehouse is refused (``refuse_unencrypted_shards``): shard files are plain parquet.
 """
 
 from __future__ import annotations
