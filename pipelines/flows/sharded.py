@@ -165,10 +165,9 @@ def publish_coverage_year(build: Path, work: Path) -> dict:
 @flow(name="policy_status_shards")
 def policy_status_shards(build: Path, as_of: date, shards: int) -> dict:
     """Export the engine inputs by shard, run the engine per shard, publish the union."""
-    work = export_shards(build, "policy_status", shards)
-    futures = compute_policy_shard.map(unmapped(work), range(shards), unmapped(as_of))
-    counts = combine_shard_counts(future.result() for future in futures)
-    return publish_policy_status(build, work) | counts | {"shards": shards}
+    return _export_map_publish(
+        build, as_of, shards, "policy_status", compute_policy_shard, publish_policy_status
+    )
 
 
 @task
@@ -218,10 +217,9 @@ EMPLOYEE_OUTPUTS = ("contribution_finding", "retirement_readiness")
 @flow(name="employee_check_shards")
 def employee_check_shards(build: Path, as_of: date, shards: int) -> dict:
     """Export the employee payments and persons by shard, check each shard, publish both."""
-    work = export_shards(build, "employee_checks", shards)
-    futures = compute_employee_shard.map(unmapped(work), range(shards), unmapped(as_of))
-    counts = combine_shard_counts(future.result() for future in futures)
-    return publish_employee_checks(build, work) | counts | {"shards": shards}
+    return _export_map_publish(
+        build, as_of, shards, "employee_checks", compute_employee_shard, publish_employee_checks
+    )
 
 
 @task
@@ -320,6 +318,16 @@ _QUERIES = {
     "policy_status": shard_io.POLICY_SHARD_QUERIES,
     "employee_checks": EMPLOYEE_SHARD_QUERIES,
 }
+
+
+def _export_map_publish(build: Path, as_of: date, shards: int, stage: str, compute, publish
+                        ) -> dict:
+    """The shape of a sharded stage: export its inputs by shard, ``compute(work, shard, as_of)``
+    mapped over the shards, ``publish(build, work)``; the shards' counts added up."""
+    work = export_shards(build, stage, shards)
+    futures = compute.map(unmapped(work), range(shards), unmapped(as_of))
+    counts = combine_shard_counts(future.result() for future in futures)
+    return publish(build, work) | counts | {"shards": shards}
 
 
 @task
