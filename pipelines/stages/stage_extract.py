@@ -62,7 +62,9 @@ MESSAGES = {
 # The record checks as an Enum: the vocabulary of rejects.check (and of MESSAGES).
 CHECKS = pl.Enum(list(MESSAGES))
 
-_DATE_FORMS = ((r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", "%Y-%m-%d"), (r"^[0-9]{4}/[0-9]{2}/[0-9]{2}", "%Y/%m/%d"),
+# [0-9], never \d: polars' (and Python's) \d matches every Unicode digit (full-width, Arabic-Indic)
+_DATE_FORMS = ((r"^[0-9]{4}-[0-9]{2}-[0-9]{2}", "%Y-%m-%d"),
+               (r"^[0-9]{4}/[0-9]{2}/[0-9]{2}", "%Y/%m/%d"),
                (r"^[0-9]{8}", "%Y%m%d"))
 
 
@@ -117,7 +119,8 @@ def _typed(name: str, info: dict[str, Any], text: pl.Expr) -> tuple[pl.Expr, str
         ok = text.str.contains(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
         return pl.when(ok).then(text.cast(pl.Float64, strict=False)), "number"
     if kind == "integer":
-        return pl.when(text.str.contains(r"^[0-9]+$")).then(text.cast(dtype, strict=False)), "number"
+        digits = text.str.contains(r"^[0-9]+$")
+        return pl.when(digits).then(text.cast(dtype, strict=False)), "number"
     if kind == "period":
         return pl.when(text.str.contains(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")).then(text), "date"
     return text, None  # text, division: kept as cleaned text
