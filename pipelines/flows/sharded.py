@@ -32,10 +32,13 @@ from pipelines.flows.tasks_employee import (
     publish_contribution_findings,
     publish_retirement_readiness,
 )
-from pipelines.flows.tasks_outputs import build_worklist, publish_worklist
+from pipelines.flows.tasks_outputs import (
+    build_worklist,
+    publish_worklist,
+    worklist_input_queries,
+)
 from pipelines.flows.tasks_person import build_coverage
 from pipelines.flows.tasks_policy import compute_policy_status
-from pipelines.io import marts
 from pipelines.io import shards as shard_io
 from pipelines.io.warehouse import ENCRYPTION_KEY_ENV, connect
 from pipelines.rules.loader import load_rules
@@ -132,10 +135,9 @@ def dask_task_runner(address: str | None):
 @flow(name="coverage_year_shards")
 def coverage_year_shards(build: Path, as_of: date, shards: int) -> dict:
     """Export the coverage inputs by shard, build coverage_year per shard, publish the union."""
-    work = export_shards(build, "coverage_year", shards)
-    futures = compute_coverage_shard.map(unmapped(work), range(shards), unmapped(as_of))
-    combine_shard_counts(future.result() for future in futures)
-    return publish_coverage_year(build, work) | {"shards": shards}
+    return _export_map_publish(
+        build, as_of, shards, "coverage_year", compute_coverage_shard, publish_coverage_year
+    )
 
 
 @task
@@ -264,15 +266,10 @@ def publish_employee_checks(build: Path, work: Path) -> dict:
 
 
 def worklist_shard_queries(build: Path, as_of: date) -> shard_io.ShardQueries:
-    """The worklist's inputs by person: the columns it reads of each mart, and who has paid
-    for the as-of year and the next (the queries the in-process buckets split)."""
+    """The worklist's inputs (the queries its in-process buckets split), keyed by person."""
     with connect(build) as con:
-        queries = {
-            name: (marts.mart_sql(con, name, columns), "person_id")
-            for name, columns in worklist_stage.MART_INPUTS.items()
-        }
-    years = [as_of.year, as_of.year + 1]
-    return queries | {"resident_paid": (marts.resident_paid_sql(years), "person_id")}
+        queries = worklist_input_queries(con, as_of)
+    return {name: (sql, "person_id") for name, sql in queries.items()}
 
 
 @flow(name="worklist_shards")

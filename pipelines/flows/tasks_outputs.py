@@ -63,11 +63,26 @@ def _worklist_buckets(con: duckdb.DuckDBPyConnection, batch_rows: int) -> int:
     return bucket_count(int(rows), batch_rows)
 
 
+def _paid_years(as_of: date) -> list[int]:
+    """The years ``resident_paid`` covers: the as-of year and the next (already renewed)."""
+    return [as_of.year, as_of.year + 1]
+
+
 def _split_worklist_inputs(split: marts.PersonBuckets, as_of: date) -> None:
     """Split the worklist's marts and resident payments by person bucket, each in one pass."""
     for name, columns in worklist_stage.MART_INPUTS.items():
         split.split_mart(name, columns)
-    split.split_resident_paid([as_of.year, as_of.year + 1])
+    split.split_resident_paid(_paid_years(as_of))
+
+
+def worklist_input_queries(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[str, str]:
+    """The queries ``_split_worklist_inputs`` splits, by input name (every mart built): for
+    the worklist's person shards on Dask, which export them."""
+    queries = {
+        name: marts.mart_sql(con, name, columns)
+        for name, columns in worklist_stage.MART_INPUTS.items()
+    }
+    return queries | {"resident_paid": marts.resident_paid_sql(_paid_years(as_of))}
 
 
 def _worklist_inputs(split: marts.PersonBuckets, bucket: int) -> worklist_stage.WorklistInputs:
