@@ -176,34 +176,42 @@ def _open_bytes(path: Path, gzipped: bool) -> Iterator[bytes]:
 
 
 def _transcode(path: Path, gzipped: bool, encoding: str, target: Path | None,
-               inspect: Callable[[bytes], None] | None = None) -> int:
+               inspect: Callable[[bytes], None] | None = None) -> tuple[int, int] | None:
     """Stream-decode the whole file strictly (writing UTF-8 to ``target`` if given).
 
-    Returns -1 when it decodes, else the byte offset of the first byte that does not.
-    ``inspect`` sees every raw chunk first and may raise ``UnreadableFile``.
+    Returns None when it decodes, else (byte offset, line number) of the first byte that
+    does not (line 1 is the header). ``inspect`` sees every raw chunk first and may raise
+    ``UnreadableFile``.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    offset = 0
+    offset, lines = 0, 1
     out = open(target, "wb") if target else None  # encoding explicitly: faster than a text file
     try:
         for chunk in _open_bytes(path, gzipped):
             if inspect:
                 inspect(chunk)
-            text = decoder.decode(chunk)
+            pending = len(decoder.getstate()[0])  # a character's first bytes, never a newline
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                at = max(exc.start - pending, 0)
+                return offset + at, lines + chunk.count(b"\n", 0, at)
             if out:
                 out.write(text.encode("utf-8"))
             offset += len(chunk)
+            lines += chunk.count(b"\n")
         if inspect:
             inspect(b"")  # end of file
-        text = decoder.decode(b"", final=True)
+        try:
+            text = decoder.decode(b"", final=True)
+        except UnicodeDecodeError:  # the file ends inside a character
+            return offset, lines
         if out:
             out.write(text.encode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return offset + exc.start  # approximate by the few bytes a decoder buffers
     finally:
         if out:
             out.close()
-    return -1
+    return None
 
 
 def _refuse_nul_bytes(path: Path) -> Callable[[bytes], None]:
@@ -327,11 +335,13 @@ def _utf8_source(path: Path, gzipped: bool, target: Path) -> tuple[Path, str]:
     nul = _refuse_nul_bytes(path)
     if _copy_if_utf8(path, gzipped, target if gzipped else None, nul):
         return (target if gzipped else path), "utf-8"
-    bad_at = _transcode(path, gzipped, "gb18030", target, _refuse_utf8_lines(path))
-    if bad_at >= 0:
+    bad = _transcode(path, gzipped, "gb18030", target, _refuse_utf8_lines(path))
+    if bad is not None:
+        offset, line = bad
         raise UnreadableFile(
             "file_encoding",
-            f"{path.name}: neither UTF-8 nor GB18030/GBK (undecodable byte at offset {bad_at})",
+            f"{path.name}: neither UTF-8 nor GB18030/GBK (undecodable byte on line {line}, "
+            f"byte offset {offset})",
         )
     return target, "gb18030"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipelines.io import readers
 from pipelines.io.readers import UnreadableFile, read_delivery
 
 from .helpers import write_csv
@@ -89,6 +90,31 @@ def test_unreadable_files_rejected_with_reason(tmp_path: Path, name, content, ch
         read_delivery(path)
     assert caught.value.check == check
     assert name in caught.value.reason
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 16 * 2**20])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_an_undecodable_byte_is_reported_with_its_line(tmp_path: Path, monkeypatch, gzipped,
+                                                       chunk):
+    """GBK text with a byte that starts no UTF-8 or GB18030 character on line 4: the reason
+    names the line and the byte offset, also when chunks split characters and lines."""
+    monkeypatch.setattr(readers, "CHUNK_BYTES", chunk)
+    head = "姓名,出生日期\n".encode("gb18030") + "王芳,1990-01-01\n".encode("gb18030") * 2
+    data = head + b"\xff,1990-01-01\n" + "李,1990-01-01\n".encode("gb18030") * 3
+    path = tmp_path / ("bad.csv.gz" if gzipped else "bad.csv")
+    path.write_bytes(gzip.compress(data) if gzipped else data)
+    with pytest.raises(UnreadableFile) as caught:
+        read_delivery(path)
+    assert caught.value.check == "file_encoding"
+    assert f"line 4, byte offset {len(head)})" in caught.value.reason
+
+
+def test_a_file_ending_inside_a_character_is_reported_on_its_last_line(tmp_path: Path):
+    path = tmp_path / "cut.csv"
+    path.write_bytes("姓名\n王芳\n".encode("gb18030") + "李".encode("gb18030")[:1])
+    with pytest.raises(UnreadableFile) as caught:
+        read_delivery(path)
+    assert "line 3, byte offset" in caught.value.reason
 
 
 @pytest.mark.parametrize(("cells", "numeric"), [
