@@ -13,6 +13,12 @@ File defects (`defects.csv`, line and column empty): `gb18030_encoding`, `utf8_b
 `chinese_headers`, `shuffled_columns`, `chinese_codes`, `format_csv_gz`, `format_parquet`,
 `format_xlsx`, `duplicate_file` (same bytes delivered again under another name; the pipeline
 ingests it once, so nothing in it counts twice).
+Whole-file rejects (`defects.csv` and `rejects.csv`, line and column empty): a broken copy of
+an event file delivered the same night beside the good one (an export that failed and was sent
+again), which the pipeline must reject whole with the check of `FILE_CHECK_OF`:
+`file_missing_column` (a required column dropped), `file_undecodable` (a byte that is neither
+UTF-8 nor GB18030), `file_truncated_gzip` (the gzip stream cut short). The good file carries
+the records, so nothing else in the truth changes.
 """
 
 from __future__ import annotations
@@ -88,6 +94,15 @@ class DefectRates:
     xlsx: float = 0.1  # files of at most `xlsx_max_rows` rows
     xlsx_max_rows: int = 3_000
     duplicate_files: int = 1  # event files delivered a second time (same bytes)
+    rejected_files: int = 3  # broken copies of event files, the FILE_CHECK_OF kinds in turn
+
+
+# Whole-file defects -> the check of the pipeline's whole-file reject (main.rejects.check).
+FILE_CHECK_OF = {
+    "file_missing_column": "file_missing_column",
+    "file_undecodable": "file_encoding",
+    "file_truncated_gzip": "file_unreadable",
+}
 
 
 def _pick(u: np.ndarray, eligible: np.ndarray, lo: float, rate: float) -> tuple[np.ndarray, float]:

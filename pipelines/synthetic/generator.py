@@ -10,7 +10,10 @@ so memory stays bounded and each chunk writes its own part of every source.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
+import gzip
+import io
 import itertools
 import json
 import multiprocessing
@@ -117,7 +120,9 @@ def generate_inbox(
     del pop
     parts = _run_chunks(chunks, args, workers if workers is not None else _default_workers())
     acc = {k: [df for part in parts for df in part[k]] for k in ACC_KEYS}
-    _duplicate_files(out, nights, seed, rates, acc)
+    first_free_part = len(chunks) + 1  # chunk k writes part k + 1: copies never replace one
+    _duplicate_files(out, nights, seed, rates, acc, max(90, first_free_part + 10))
+    _rejected_files(out, seed, rates, acc, max(80, first_free_part))
     return _write_truth(truth_dir, acc, seed, persons, start_year, days, end_date, rates, prates)
 
 
@@ -400,8 +405,9 @@ def _deliver(
     return mask
 
 
-def _duplicate_files(out: Path, nights, seed, rates: DefectRates, acc) -> None:
-    """Delivers some event files a second time, byte for byte, on the next night."""
+def _duplicate_files(out: Path, nights, seed, rates: DefectRates, acc, first_part: int) -> None:
+    """Delivers some event files a second time, byte for byte, on the next night, as parts
+    ``first_part``, ``first_part + 1``, ... (above every chunk's part)."""
     files = pl.concat(acc["files"]).filter(pl.col("source").is_in(list(EVENTS)))
     if len(nights) > 1:
         files = files.filter(~pl.col("file").str.starts_with(nights[-1].isoformat()))
@@ -419,24 +425,68 @@ def _duplicate_files(out: Path, nights, seed, rates: DefectRates, acc) -> None:
         name = src[11:]
         source, rest = name.split("-", 1)
         ext = rest.split(".", 1)[1]
-        rel = f"{target_day.isoformat()}/{source}-{90 + k:02d}.{ext}"
+        rel = f"{target_day.isoformat()}/{source}-{first_part + k:02d}.{ext}"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / src, out / rel)
         rows.append(("duplicate_file", rel, None, None, src, rel))
-    acc["defects"].append(
-        pl.DataFrame(
-            rows,
-            schema={
-                "defect": pl.String,
-                "file": pl.String,
-                "line": pl.Int64,
-                "column": pl.String,
-                "original": pl.String,
-                "delivered": pl.String,
-            },
-            orient="row",
-        )
+    acc["defects"].append(pl.DataFrame(rows, schema=DEFECT_SCHEMA, orient="row"))
+
+
+def _rejected_files(out: Path, seed, rates: DefectRates, acc, first_part: int) -> None:
+    """Delivers broken copies of some small CSV event files the same night, as parts
+    ``first_part``, ... (below the duplicates' parts), each with one whole-file defect of
+    ``FILE_CHECK_OF`` in turn; the truth expects each rejected whole with that check."""
+    if rates.rejected_files > 10:
+        raise ValueError("at most 10 rejected files (their parts end where duplicates begin)")
+    files = pl.concat(acc["files"]).filter(
+        pl.col("source").is_in(list(EVENTS)) & pl.col("file").str.contains(r"\.csv(\.gz)?$")
+        & (pl.col("rows") > 0)
     )
+    files = files.filter(pl.col("rows") <= max(5_000, int(files["rows"].min() or 0))).sort("file")
+    if files.height == 0 or rates.rejected_files <= 0:
+        return
+    rng = np.random.default_rng([seed, 4])
+    picks = rng.choice(files.height, size=min(rates.rejected_files, files.height), replace=False)
+    kinds = list(dfx.FILE_CHECK_OF)
+    defects, rejects = [], []
+    for k, i in enumerate(sorted(picks)):
+        src, source = files["file"][int(i)], files["source"][int(i)]
+        defect = kinds[k % len(kinds)]
+        body, ext = _broken_copy(out / src, source, defect)
+        rel = f"{src[:10]}/{source}-{first_part + k:02d}.{ext}"
+        (out / rel).write_bytes(body)
+        defects.append((defect, rel, None, None, src, rel))
+        rejects.append((rel, None, None, dfx.FILE_CHECK_OF[defect], defect))
+    acc["defects"].append(pl.DataFrame(defects, schema=DEFECT_SCHEMA, orient="row"))
+    acc["rejects"].append(pl.DataFrame(rejects, schema=REJECT_SCHEMA, orient="row"))
+
+
+DEFECT_SCHEMA = {"defect": pl.String, "file": pl.String, "line": pl.Int64, "column": pl.String,
+                 "original": pl.String, "delivered": pl.String}
+REJECT_SCHEMA = {"file": pl.String, "line": pl.Int64, "column": pl.String, "check": pl.String,
+                 "defect": pl.String}
+
+
+def _broken_copy(path: Path, source: str, defect: str) -> tuple[bytes, str]:
+    """(bytes, extension) of a copy of the CSV at ``path`` broken by ``defect``."""
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    if defect == "file_truncated_gzip":
+        packed = gzip.compress(raw, compresslevel=1, mtime=0)
+        return packed[: len(packed) // 2], "csv.gz"
+    if defect == "file_undecodable":  # 0xFF starts no UTF-8 or GB18030 character
+        cut = raw.index(b"\n") + 1
+        return raw[:cut] + b"\xff" + raw[cut:], "csv"
+    bom = raw.startswith(codecs.BOM_UTF8)
+    try:
+        text, encoding = raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("gb18030"), "gb18030"
+    frame = pl.read_csv(io.StringIO(text), infer_schema=False)
+    column = dfx.REQUIRED_TARGET[source]
+    dropped = [c for c in (column, writers.header_of(source, column)) if c in frame.columns]
+    return writers.csv_bytes(frame.drop(dropped[:1]), encoding, bom), "csv"
 
 
 def _write_truth(

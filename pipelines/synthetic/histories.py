@@ -236,7 +236,7 @@ def employee_contributions(
     ).to_series()
     etype = np.select([flexible[idx], (etype_s == "institution").to_numpy()], [2, 1], 0)
     # Base: the person's wage, at least the flexible minimum; flexible workers near the minimum.
-    prov = pl.Series(pooling).str.slice(0, 2).to_numpy()
+    prov = pl.Series(pooling, dtype=pl.String).str.slice(0, 2).to_numpy()  # typed: may be empty
     year = month // 12
     wage_rows = wages.with_columns(prov=pl.col("province_code").str.slice(0, 2))
     wage_lookup = {
@@ -248,7 +248,7 @@ def employee_contributions(
     table = np.full((len(reference.PROVINCES), int(wages["year"].max()) - y_lo + 2), 8000.0)
     for (p, y), w in wage_lookup.items():
         table[prov_codes[p], y - y_lo] = w
-    prov_i = np.array([prov_codes[p] for p in prov])
+    prov_i = np.array([prov_codes[p] for p in prov], dtype=np.int64)
     prev_wage = table[prov_i[idx], np.clip(year - 1 - y_lo, 0, table.shape[1] - 1)]
     minimum = np.ceil(prev_wage * FLEXIBLE_MIN_SHARE)
     person_factor = np.exp(rng.normal(0.1, 0.4, n))

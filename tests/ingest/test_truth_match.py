@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
 from pipelines.synthetic import generate_inbox
+from pipelines.synthetic.defects import FILE_CHECK_OF
 
 KEY = ["file", "line", "column", "check"]
 
@@ -56,8 +57,9 @@ def test_rejects_match_the_truth_with_full_precision_and_recall(generated):
     ours = _sql(build, 'SELECT file, line, "column", "check" FROM main.rejects')
     truth = _truth(inbox)
     assert truth.height > 50  # the generator did inject defects
-    false_positives = ours.join(truth, on=KEY, how="anti")
-    false_negatives = truth.join(ours, on=KEY, how="anti")
+    # whole-file rejects have no line and column: null keys match
+    false_positives = ours.join(truth, on=KEY, how="anti", nulls_equal=True)
+    false_negatives = truth.join(ours, on=KEY, how="anti", nulls_equal=True)
     assert false_positives.height == 0, f"rejected but not in truth:\n{false_positives}"
     assert false_negatives.height == 0, f"in truth but not rejected:\n{false_negatives}"
     assert ours.height == truth.height  # no reject reported twice
@@ -66,13 +68,13 @@ def test_rejects_match_the_truth_with_full_precision_and_recall(generated):
 def test_each_defect_kind_is_caught_with_the_right_reason(generated):
     inbox, build = generated
     ours = _sql(build, 'SELECT file, line, "column", "check" AS ours FROM main.rejects')
-    truth = _truth(inbox).join(ours, on=["file", "line", "column"], how="left")
+    truth = _truth(inbox).join(ours, on=["file", "line", "column"], how="left", nulls_equal=True)
     by_kind = truth.group_by("defect").agg(
         right=(pl.col("ours") == pl.col("check")).all(), n=pl.len()
     )
     assert by_kind.filter(~pl.col("right")).height == 0, by_kind
     assert set(by_kind["defect"]) >= {"bad_check_char", "impossible_id_date", "missing_required",
-                                      "impossible_date", "id_birth_mismatch"}
+                                      "impossible_date", "id_birth_mismatch", *FILE_CHECK_OF}
 
 
 def test_normalised_defects_are_accepted_not_rejected(generated):
@@ -86,19 +88,27 @@ def test_normalised_defects_are_accepted_not_rejected(generated):
     rejected = _sql(build, "SELECT DISTINCT file, line FROM main.rejects")
     assert normalised.join(rejected, on=["file", "line"], how="semi").height == 0
     # file-level normalisations (encodings, BOM, Chinese headers and codes, formats) never
-    # reject a file
-    assert _sql(build, "SELECT count(*) n FROM main.rejects WHERE line IS NULL")["n"][0] == 0
+    # reject a file: the files rejected whole are exactly the generator's broken copies
+    whole = _sql(build, "SELECT file FROM main.rejects WHERE line IS NULL")["file"]
+    broken = defects.filter(pl.col("defect").is_in(list(FILE_CHECK_OF)))["file"]
+    assert sorted(whole) == sorted(broken) and len(broken) == len(FILE_CHECK_OF)
 
 
 def test_counts_reconcile(generated):
     inbox, build = generated
     log = _sql(build, "SELECT * FROM main.ingest_log WHERE batch_id <> 'reference'")
     assert (log["rows_read"] == log["rows_accepted"] + log["rows_rejected"]).all()
-    rejected_records = _sql(build, "SELECT count(DISTINCT (file, line)) n FROM main.rejects")
-    assert log["rows_rejected"].sum() == rejected_records["n"][0]
+    rejected_records = _sql(
+        build, "SELECT count(DISTINCT (file, line)) n FROM main.rejects WHERE line IS NOT NULL")
+    ingested = log.filter(pl.col("status") == "ingested")
+    assert ingested["rows_rejected"].sum() == rejected_records["n"][0]
     manifest = json.loads((inbox / "truth" / "manifest.json").read_text())
     duplicates = log.filter(pl.col("status") == "skipped_duplicate")
     assert duplicates.height == manifest["counts"]["defects"].get("duplicate_file", 0)
+    rejected_files = log.filter(pl.col("status") == "rejected")
+    assert rejected_files.height == sum(manifest["counts"]["defects"][d] for d in FILE_CHECK_OF)
+    # a file rejected whole accepts nothing; what could be counted of it is all rejected
+    assert (rejected_files["rows_accepted"] == 0).all()
     read = log.filter(pl.col("status") == "ingested").group_by("source").agg(pl.sum("rows_read"))
     expected = manifest["counts"]["rows_by_source"]
     assert dict(read.iter_rows()) == {s: n for s, n in expected.items() if n}
@@ -120,6 +130,11 @@ def test_rerunning_the_night_leaves_every_table_identical(generated, tmp_path):
 
 def test_no_full_id_number_in_any_message(generated):
     _, build = generated
-    messages = _sql(build, "SELECT message FROM main.rejects")["message"]
-    assert not messages.str.contains(r"\d{17}[\dXx]").any()
-    assert all(re.search(r"line \d+, column \w+", m) for m in messages)
+    rejects = _sql(build, "SELECT file, line, message FROM main.rejects")
+    assert not rejects["message"].str.contains(r"\d{17}[\dXx]").any()
+    records = rejects.filter(pl.col("line").is_not_null())["message"]
+    assert all(re.search(r"line \d+, column \w+", m) for m in records)
+    # a file rejected whole: the message starts with the file's name (and the rule's reason)
+    files = rejects.filter(pl.col("line").is_null())
+    assert files.height and all(m.startswith(f + ": ") for f, m in
+                                files.select("file", "message").iter_rows())

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
@@ -86,8 +87,12 @@ def test_no_gb18030_sample_file_is_taken_for_mixed_encodings_10() -> None:
     from pipelines.io.readers import _MIXED_MIN_HANZI, _utf8_hanzi
     from pipelines.settings import SAMPLE_INBOX
 
+    broken = set(pl.read_csv(SAMPLE_INBOX.parent / "truth" / "rejects.csv", infer_schema=False)
+                 .filter(pl.col("line").is_null())["file"])  # copies to be rejected whole
     checked = 0
     for path in sorted(SAMPLE_INBOX.glob("20*/*.csv*")):
+        if f"{path.parent.name}/{path.name}" in broken:
+            continue
         data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
         try:
             data.decode("utf-8")

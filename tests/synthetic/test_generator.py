@@ -13,6 +13,7 @@ import pytest
 from stdnum.cn import ric
 
 from pipelines.synthetic import generate_inbox
+from pipelines.synthetic.defects import FILE_CHECK_OF, REQUIRED_TARGET
 from pipelines.synthetic.writers import ALIASES, STATUS_ALIAS
 
 TO_ENGLISH = {v: k for k, v in ALIASES.items()} | {v: "status" for v in STATUS_ALIAS.values()}
@@ -46,6 +47,13 @@ def read_delivered(path: Path, encoding: str) -> pl.DataFrame:
     return df.rename({c: TO_ENGLISH.get(c, c) for c in df.columns})
 
 
+def copies(defects: pl.DataFrame) -> set[str]:
+    """Files that are copies of another: resent byte for byte, or broken (rejected whole)."""
+    return set(defects.filter(
+        (pl.col("defect") == "duplicate_file") | pl.col("defect").is_in(list(FILE_CHECK_OF))
+    )["file"])
+
+
 def test_every_valid_id_passes_stdnum(inbox: Path) -> None:
     defects = pl.read_csv(inbox / "truth" / "defects.csv", infer_schema=False)
     enc = dict(
@@ -54,11 +62,11 @@ def test_every_valid_id_passes_stdnum(inbox: Path) -> None:
         .iter_rows()
     )
     touched = set(defects.drop_nulls("line").select("file", "line").iter_rows())
-    duplicates = set(defects.filter(pl.col("defect") == "duplicate_file")["file"])
+    copied = copies(defects)
     checked = 0
     for path in sorted(p for p in inbox.glob("20*/*") if p.is_file()):
         rel = f"{path.parent.name}/{path.name}"
-        if rel in duplicates:  # byte-identical to a file checked under its first name
+        if rel in copied:  # a copy of a file checked under its own name
             continue
         df = read_delivered(path, enc.get(rel, "utf-8"))
         if "id_number" not in df.columns:
@@ -100,6 +108,9 @@ def test_every_defect_is_present(inbox: Path) -> None:
             if any(b >= 0x80 for b in raw):  # a file of ASCII only reads the same in both
                 with pytest.raises(UnicodeDecodeError):
                     raw.decode("utf-8")
+        if d["defect"] in FILE_CHECK_OF:
+            assert d["original"] != d["file"] and d["original"][:10] == d["file"][:10]
+            assert_broken(inbox / d["file"], d["defect"], inbox / d["original"])
     rejects = pl.read_csv(inbox / "truth" / "rejects.csv", infer_schema=False)
     assert rejects.height > 0
     assert set(rejects["check"]) <= {
@@ -109,7 +120,34 @@ def test_every_defect_is_present(inbox: Path) -> None:
         "id_sex_mismatch",
         "required",
         "date",
+        *FILE_CHECK_OF.values(),
     }
+    whole = rejects.filter(pl.col("line").is_null())
+    assert sorted(whole["defect"]) == sorted(FILE_CHECK_OF)
+    assert whole["column"].is_null().all()
+
+
+def assert_broken(path: Path, defect: str, original: Path) -> None:
+    """The broken copy fails the way its defect says, read independently of the pipeline."""
+    raw = path.read_bytes()
+    if defect == "file_truncated_gzip":
+        with pytest.raises((EOFError, gzip.BadGzipFile)):
+            gzip.decompress(raw)
+        return
+    for encoding in ("utf-8", "gb18030"):
+        if defect == "file_undecodable":
+            with pytest.raises(UnicodeDecodeError):
+                raw.decode(encoding)
+        else:
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError:
+                continue
+            header = {TO_ENGLISH.get(c, c) for c in text.lstrip("\ufeff").split("\n")[0].split(",")}
+            full = read_delivered(original, "gb18030" if encoding == "gb18030" else "utf-8")
+            assert set(full.columns) - header == {REQUIRED_TARGET[original.name.split("-")[0]]}
+            return
+    assert defect == "file_undecodable"
 
 
 def test_sources_and_reference_files(inbox: Path) -> None:
@@ -148,6 +186,7 @@ def test_sources_and_reference_files(inbox: Path) -> None:
         "format_parquet",
         "format_xlsx",
         "duplicate_file",
+        *FILE_CHECK_OF,
     }
     persons = pl.read_csv(inbox / "truth" / "persons.csv", infer_schema=False)
     flags = persons.drop_nulls("flag")["flag"].value_counts()
@@ -176,7 +215,7 @@ def accepted_payments(inbox: Path) -> pl.DataFrame:
         .select("file", "delivered")
         .iter_rows()
     )
-    duplicates = set(defects.filter(pl.col("defect") == "duplicate_file")["file"])
+    copied = copies(defects)
     rejected = set(
         pl.read_csv(inbox / "truth" / "rejects.csv", infer_schema=False)
         .select("file", "line")
@@ -185,7 +224,7 @@ def accepted_payments(inbox: Path) -> pl.DataFrame:
     frames = []
     for path in sorted(inbox.glob("20*/tax_payment-*")):
         rel = f"{path.parent.name}/{path.name}"
-        if rel in duplicates:
+        if rel in copied:
             continue
         df = read_delivered(path, enc.get(rel, "utf-8")).with_row_index("line", offset=2)
         keep = [(rel, str(line)) not in rejected for line in df["line"].to_list()]
@@ -267,3 +306,17 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path) -> None:
     assert any("-03." in name for name in first)  # three chunks, three parts
     generate_inbox(tmp_path / "c", 400, 12, days=2, chunk_persons=150, workers=1)
     assert _digest(tmp_path / "c") != first
+
+
+def test_copies_never_replace_a_chunks_file(tmp_path: Path) -> None:
+    """With more chunks than the copies' usual parts (80, 90), a broken or resent copy takes a
+    part above every chunk's, so no delivered file is overwritten."""
+    manifest = generate_inbox(tmp_path, 330, 3, days=2, chunk_persons=1, workers=1)
+    chunks = len(list(tmp_path.glob("2026-11-19/household-*")))
+    assert chunks > 90
+    defects = pl.read_csv(tmp_path / "truth" / "defects.csv", infer_schema=False)
+    copied = copies(defects)
+    assert len(copied) == 1 + len(FILE_CHECK_OF)
+    assert all(int(name.split("-")[-1].split(".")[0]) > chunks for name in copied)
+    delivered = [p for p in tmp_path.glob("20*/*") if p.is_file()]
+    assert len(delivered) == manifest["counts"]["files"] + len(copied)
