@@ -6,14 +6,18 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here
 # The embedded (temporary) Prefect server needs more than its 20 s default on a busy 2-core box.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Prefect's run logs go to stdout with the run's summary: stderr keeps the one-line reason of a
+# run that could not publish (outputs.md, "Command line"), which scripts and cron mail read.
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_STREAM", "ext://sys.stdout")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from pipelines.settings import load_settings  # noqa: E402
@@ -31,19 +35,40 @@ ConfigOption = Annotated[
 ]
 
 
-def _parse_date(value: str | None) -> date | None:
+def _parse_date(value: str | None, option: str = "--as-of") -> date | None:
     if value is None:
         return None
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+        _fail(f"{option} {value!r} is not a date in the form YYYY-MM-DD", USAGE)
 
 
-def _fail(message: str) -> None:
-    """One line on stderr, exit status 1 (outputs.md: a run that could not publish)."""
-    errors.print(f"[bold red]enrol:[/] {message}", soft_wrap=True, highlight=False)
-    raise typer.Exit(1)
+RUN_FAILED, USAGE = 1, 2  # exit statuses: the run could not publish; the command was wrong
+
+
+def _fail(message: str, status: int = RUN_FAILED) -> NoReturn:
+    """One line on stderr and a non-zero exit status (outputs.md: a run that could not
+    publish; also settings or arguments that cannot be used)."""
+    line = escape(" ".join(message.split()))  # the reason may hold [brackets]: not markup
+    errors.print(f"[bold red]enrol:[/] {line}", soft_wrap=True, highlight=False)
+    raise typer.Exit(status)
+
+
+def _settings(config: Path | None, **flags):
+    """``load_settings``, with a one-line reason instead of a traceback when they are invalid."""
+    from pydantic import ValidationError
+
+    try:
+        return load_settings(config, **flags)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        _fail(f"invalid settings: {problems}", USAGE)
+    except (OSError, ValueError) as error:  # an unreadable or malformed --config file
+        _fail(f"invalid settings: {error}", USAGE)
 
 
 @app.command()
@@ -72,18 +97,33 @@ def run(
     from pipelines.flows.nightly import nightly
     from pipelines.io.errors import describe_failure
 
-    settings = load_settings(
+    settings = _settings(
         config, inbox=inbox, warehouse=warehouse, as_of=_parse_date(as_of),
         exports=exports, max_reject_rate=max_reject_rate, shards=shards,
         dask_address=dask_address, batch_rows=batch_rows,
     )
+    if not settings.inbox.is_dir():  # before Prefect starts: a typo must not publish a night
+        _fail(f"inbox {settings.inbox} is not a folder (--inbox, ENROL_INBOX or the config "
+              "file); nothing was run", USAGE)
     try:
         summary = nightly(settings)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # noqa: BLE001 - a Rust panic is a BaseException too
+        _flush_run_logs()
         _fail(describe_failure(error) + " (the last good warehouse stays published)")
     _print_summary(summary, settings.warehouse)
+
+
+def _flush_run_logs() -> None:
+    """Send the failed run's logs to Prefect's API while its temporary server still runs:
+    flushed at exit instead, they fail ("Error logging to API") after the reason line."""
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.drain_all(timeout=10)
+    except Exception as error:  # noqa: BLE001 - the logs are also on stdout; the reason matters
+        console.print(f"run logs not sent to Prefect's API: {escape(str(error))}")
 
 
 def _print_summary(summary: dict, warehouse: Path) -> None:
@@ -119,7 +159,7 @@ def sample(
 
     options = {"truth_dir": truth} if truth else {}
     if end_date:
-        options["end_date"] = _parse_date(end_date)
+        options["end_date"] = _parse_date(end_date, "--end-date")
     with console.status(f"generating {persons:,} persons"):
         manifest = generate_inbox(
             out=out, persons=persons, seed=seed, start_year=start_year, days=days, **options
@@ -145,7 +185,7 @@ def query(
 
     from pipelines.io.warehouse import WarehouseCorrupt, WarehouseNotPublished, query_published
 
-    settings = load_settings(config, warehouse=warehouse)
+    settings = _settings(config, warehouse=warehouse)
     try:
         columns, rows = query_published(
             settings.warehouse, sql, search_path=None if restricted else "analyst,main")
@@ -174,7 +214,7 @@ def serve(
     """Serve the `nightly` deployment on its cron schedule (needs a Prefect API)."""
     from pipelines.flows.deployment import serve_nightly
 
-    settings = load_settings(config, schedule_cron=cron)
+    settings = _settings(config, schedule_cron=cron)
     serve_nightly(settings)
 
 

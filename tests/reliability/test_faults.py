@@ -212,8 +212,10 @@ def test_a_corrupt_published_warehouse_is_refused_with_the_recovery_10(
         wh.start_build(warehouse)
     assert _sha(warehouse) == corrupt and not wh.building_path(warehouse).exists()
     if damage == "header":  # the operator sees the same, in one line, from `enrol run`
+        (tmp_path / "inbox").mkdir(exist_ok=True)
         code, _, err = _run(warehouse, tmp_path / "inbox")
         assert code != 0 and "WarehouseCorrupt" in err and str(warehouse) in err
+        assert len(err.strip().splitlines()) == 1, err  # Prefect's logs went to stdout
     os.replace(wh.previous_path(warehouse), warehouse)  # the documented recovery
     build = wh.start_build(warehouse)
     assert build.exists()
