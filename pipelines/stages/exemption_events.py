@@ -12,13 +12,17 @@ from datetime import date
 
 import polars as pl
 
+from pipelines.stages import coverage_line as line
+
 EVENT_COLUMNS = ["person_id", "event", "event_date", "end_date"]
 
 
 def derive_employee_stops(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     """One row per end of a run of employee contributions: the 1st of the first unpaid month.
 
-    A run still open in the as-of month has not stopped; payments are the live ones.
+    A run still open in the as-of month has not stopped. Only contributions that cover a month
+    on the coverage line count (section 2): live ``normal`` ones paid on or before the as-of
+    date, so a contribution paid later, or a repair, never moves the stop.
     """
     # A contributed month whose next month is not contributed ends a run. Person and month are
     # packed into one integer (the ID's categorical code x 2^20 + month index; month indexes are
@@ -27,8 +31,10 @@ def derive_employee_stops(payments: pl.LazyFrame, as_of: date) -> pl.LazyFrame:
     index = (pl.col("period_year") * 12 + pl.col("period_month") - 1).cast(pl.Int64)
     person = pl.col("person_id").cast(pl.Categorical).to_physical().cast(pl.Int64)
     as_of_index = as_of.year * 12 + as_of.month - 1
-    months = payments.filter(pl.col("scheme") == "employee").select(
-        "person_id", key=person * (1 << 20) + index
+    months = (
+        line.live_payments_as_of(payments, as_of)
+        .filter((pl.col("scheme") == line.EMPLOYEE) & pl.col("kind").is_in(line.COVERING_KINDS))
+        .select("person_id", key=person * (1 << 20) + index)
     )
     stop_index = pl.col("key") % (1 << 20) + 1
     return (

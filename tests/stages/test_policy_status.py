@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
-from policy_inputs import employee_months, frames, person, resident
+import polars as pl
+from policy_inputs import PAYMENT_SCHEMA, employee, employee_months, frames, person, resident
 
 from pipelines.rules.loader import load_rules
+from pipelines.stages.exemption_events import collect_exemption_events, derive_employee_stops
 from pipelines.stages.policy_status import POLICY_STATUS_COLUMNS, compute_policy_status
 
 RULES = load_rules()
+# status changes, assistance and permits: none (the exemption events' other sources)
+NO_EVENTS = (
+    {"id_number": pl.Utf8, "kind": pl.Utf8, "event_date": pl.Date},
+    {"id_number": pl.Utf8, "recognized_date": pl.Date, "ended_date": pl.Date},
+    {"id_number": pl.Utf8, "issued_date": pl.Date},
+)
 
 
 def status(as_of: date, rules=RULES, **inputs) -> dict:
@@ -157,6 +165,49 @@ def test_example_6_employee_stop_status_change(region, start):
     assert row["lapse_run_years"] == 0
 
 
+@pytest.mark.parametrize(
+    ("region", "start"), [("zhejiang", date(2027, 9, 1)), ("jiangsu", date(2027, 8, 16))]
+)
+def test_example_6_stop_event_derived_from_the_contributions(region, start):
+    """Example 6 with the stop event left to the engine: "the day after the last contributed
+    month" is 2027-07-01, from the contributions alone."""
+    payments = employee_months("p", (2025, 1), (2027, 6), region)
+    events = collect_exemption_events(*[pl.LazyFrame(schema=s) for s in NO_EVENTS],
+                                      pl.LazyFrame(payments, schema=PAYMENT_SCHEMA),
+                                      date(2027, 9, 1)).collect()
+    assert events.rows() == [("p", "employee_stop", date(2027, 7, 1), None)]
+    row = status(
+        date(2027, 9, 1),
+        payments=payments + [resident("p", 2027, date(2027, 8, 15), region)],
+        persons=[person("p", date(1990, 1, 1))],
+        events=events.to_dicts(),
+    )
+    assert (row["exemption"], row["benefit_start_date"]) == ("status_change", start)
+
+
+def test_the_stop_is_dated_by_what_is_known_on_the_as_of_date():
+    """A July contribution paid after the as-of date, or a repair for July, does not move
+    the stop past June (section 2: neither covers a month on the line)."""
+    known = employee_months("p", (2025, 1), (2027, 6), "jiangsu")
+    paid_later = employee("p", 2027, 7, "jiangsu") | {"paid_at": datetime(2027, 10, 20, 10)}
+    repair = employee("q", 2027, 7, "jiangsu") | {"kind": "repair"}
+    payments = known + [paid_later] + [r | {"person_id": "q"} for r in known] + [repair]
+    stops = derive_employee_stops(pl.LazyFrame(payments, schema=PAYMENT_SCHEMA),
+                                  date(2027, 10, 5)).collect().sort("person_id")
+    assert stops.select("person_id", "event_date").rows() == [
+        ("p", date(2027, 7, 1)), ("q", date(2027, 7, 1))]
+    # known by the next as-of date: the run then ends in July
+    later = derive_employee_stops(pl.LazyFrame(known + [paid_later], schema=PAYMENT_SCHEMA),
+                                  date(2027, 10, 25)).collect()
+    assert later["event_date"].to_list() == [date(2027, 8, 1)]
+
+
+def test_a_run_open_in_the_as_of_month_has_not_stopped():
+    payments = employee_months("p", (2027, 1), (2027, 9), "jiangsu")
+    stops = derive_employee_stops(pl.LazyFrame(payments, schema=PAYMENT_SCHEMA), date(2027, 9, 20))
+    assert stops.collect().height == 0
+
+
 # --- boundaries, one rule at a time -------------------------------------------------------
 
 
@@ -283,6 +334,60 @@ def test_lapse_penalty_cap_is_20_percent_of_base(base, penalty):
     assert row["lapse_penalty"] == penalty
     assert row["zero_claim_incentive"] == 5000  # 2025: covered, no claim
     assert row["effective_cap"] == base + 5000 - penalty
+
+
+def with_steps(region: str, **steps: float) -> dict:
+    """The rules with ``region``'s incentive steps raised (its cap ratios unchanged)."""
+    incentives = RULES[region].incentives.model_copy(update=steps)
+    return {**RULES, region: RULES[region].model_copy(update={"incentives": incentives})}
+
+
+def test_national_briefing_check_400000_gains_at_most_80000():
+    """Section 5: "base cap 400000 -> incentives can add at most 80000 -> 480000". The steps
+    are raised so that the earned amounts (2 x 60000 each) pass the national 20% cap."""
+    claims = [{"person_id": "p", "year": y, "fund_paid": 0.0, "incentive_used": False}
+              for y in range(2025, 2030)]
+    caps = [{"pooling_division": "110100", "effective_from": date(2020, 1, 1),
+             "base_cap": 400000.0}]
+    row = status(
+        date(2029, 6, 1), with_steps("national", continuous_step=60000, zero_claim_step=60000),
+        payments=covered_years("p", range(2023, 2030), "national"),
+        persons=[person("p", date(1980, 1, 1))], claims=claims, caps=caps,
+    )
+    assert (row["region"], row["base_cap"]) == ("national", 400000)
+    assert row["continuous_incentive"] + row["zero_claim_incentive"] > 80000
+    assert (row["total_incentive"], row["effective_cap"]) == (80000, 480000)
+
+
+JIANGSU_500000 = [{"pooling_division": "320100", "effective_from": date(2025, 7, 1),
+                   "base_cap": 500000.0}]
+
+
+def test_jiangsu_check_500000_gains_at_most_100000():
+    """Section 5: "base 500000 -> at most +100000" (Jiangsu's row in force from 2025-07-01).
+    Steps raised past the 20% cap: 2 x 60000 earned."""
+    claims = [{"person_id": "p", "year": y, "fund_paid": 0.0, "incentive_used": False}
+              for y in range(2025, 2030)]
+    row = status(
+        date(2029, 6, 1), with_steps("jiangsu", continuous_step=60000, zero_claim_step=60000),
+        payments=covered_years("p", range(2023, 2030), "jiangsu"),
+        persons=[person("p", date(1980, 1, 1))], claims=claims, caps=JIANGSU_500000,
+    )
+    assert row["continuous_incentive"] + row["zero_claim_incentive"] > 100000
+    assert (row["base_cap"], row["total_incentive"], row["effective_cap"]) == (
+        500000, 100000, 600000)
+
+
+def test_jiangsu_check_500000_loses_at_most_100000():
+    """Section 5: "base 500000 -> at most -100000": example 3's 4 lapsed years at a raised
+    step of 30000 (120000) are capped at 20% of the base."""
+    row = status(
+        date(2030, 2, 1), with_steps("jiangsu", lapse_penalty_step=30000),
+        payments=example_3_payments("jiangsu", date(2029, 11, 20)),
+        persons=[person("p", date(1980, 1, 1))], caps=JIANGSU_500000,
+    )
+    assert (row["lapsed_years_total"], row["lapse_penalty"]) == (4, 100000)
+    assert row["effective_cap"] == 500000 + row["total_incentive"] - 100000
 
 
 @pytest.mark.parametrize(
