@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import pytest
 import polars as pl
+import pytest
 from policy_inputs import PAYMENT_SCHEMA, employee, employee_months, frames, person, resident
 
 from pipelines.rules.loader import load_rules
