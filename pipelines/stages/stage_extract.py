@@ -112,7 +112,7 @@ def _typed(name: str, info: dict[str, Any], text: pl.Expr) -> tuple[pl.Expr, str
     if kind == "date":
         return parse_date(text), "date"
     if kind == "timestamp":
-        return parse_date(text, with_time=True), "date"
+        return parse_date(text, with_time=True), "timestamp"
     if kind in ("enum", "sex", "boolean"):
         return _map_codes(text, info["codes"], dtype), "enum"
     if kind == "number":
@@ -122,7 +122,7 @@ def _typed(name: str, info: dict[str, Any], text: pl.Expr) -> tuple[pl.Expr, str
         digits = text.str.contains(r"^[0-9]+$")
         return pl.when(digits).then(text.cast(dtype, strict=False)), "number"
     if kind == "period":
-        return pl.when(text.str.contains(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")).then(text), "date"
+        return pl.when(text.str.contains(r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$")).then(text), "period"
     return text, None  # text, division: kept as cleaned text
 
 
@@ -162,7 +162,7 @@ def _failed_check(
         wrong = ((scheme == "resident") & typed.str.contains("-")) | (
             (scheme == "employee") & typed.str.contains("-").not_()
         )
-        expr = expr.when(wrong.fill_null(False)).then(pl.lit("date"))
+        expr = expr.when(wrong.fill_null(False)).then(pl.lit("period"))
     if kind == "division":
         expr = expr.when(typed.is_in(divisions.implode()).not_()).then(pl.lit("division_code"))
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))

@@ -6,7 +6,8 @@ Record defects (at most one per record; a rejecting defect triggers exactly one 
 - rejected (`rejects.csv` too): `bad_check_char` -> `id_check_char` (valid date kept),
   `impossible_id_date` -> `id_birth_date` (check character recomputed), `id_birth_mismatch`
   and `id_sex_mismatch` (household: the record's birth date / sex changed, number valid),
-  `missing_required` -> `required`, `impossible_date` -> `date`.
+  `missing_required` -> `required`, `impossible_date` -> `date` (`timestamp` in a timestamp
+  column: `TIMESTAMP_COLUMNS`).
   The `column` of an id_* reject is `id_number` (the identity column the check is evaluated for);
   `defects.csv` names the column that was changed.
 File defects (`defects.csv`, line and column empty): `gb18030_encoding`, `utf8_bom`,
@@ -67,6 +68,7 @@ CHECK_OF = {
     "missing_required": "required",
     "impossible_date": "date",
 }
+TIMESTAMP_COLUMNS = {"paid_at"}  # an impossible date there fails the `timestamp` check
 _FULL_WIDTH = {str(d): chr(0xFF10 + d) for d in range(10)} | {"X": "Ｘ"}
 
 

@@ -395,7 +395,10 @@ def _deliver(
             )
             .then(pl.lit("id_number"))
             .otherwise(pl.col("column")),
-            check=pl.col("defect").replace_strict(dfx.CHECK_OF),
+            check=pl.when((pl.col("defect") == "impossible_date")
+                          & pl.col("column").is_in(list(dfx.TIMESTAMP_COLUMNS)))
+            .then(pl.lit("timestamp"))
+            .otherwise(pl.col("defect").replace_strict(dfx.CHECK_OF)),
             defect="defect",
         )
     )

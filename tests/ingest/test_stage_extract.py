@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from pipelines.stages.stage_extract import (
+    MESSAGES,
     canonical_headers,
     duplicate_key_sql,
     parse_date,
@@ -128,15 +129,17 @@ def test_several_failing_columns_give_one_reject_row_each_and_one_rejected_recor
         ({"amount": ""}, "amount", "required"),
         ({"scheme": "private"}, "scheme", "enum"),
         ({"kind": "gift"}, "kind", "enum"),
-        ({"period": "2026-01"}, "period", "date"),  # resident needs YYYY
-        ({"period": "26"}, "period", "date"),
-        ({"paid_at": "2025-13-01 10:00:00"}, "paid_at", "date"),
+        ({"period": "2026-01"}, "period", "period"),  # resident needs YYYY
+        ({"period": "26"}, "period", "period"),
+        ({"paid_at": "2025-13-01 10:00:00"}, "paid_at", "timestamp"),
+        ({"paid_at": "2025-10-01"}, "paid_at", "timestamp"),  # a date without its time
         ({"pooling": "000000"}, "pooling_division", "division_code"),
     ],
 )
 def test_tax_payment_record_checks(row_kwargs, column, check):
     result = _stage("tax_payment", TAX_HEADER, [tax_row("P1"), tax_row("P2", **row_kwargs)])
     assert _failures(result) == [(3, column, check)]
+    assert MESSAGES[check] in result.failures["message"][0]  # the reason of that check
 
 
 @pytest.mark.parametrize(("year", "check"), [
@@ -154,8 +157,8 @@ def test_claims_year_outside_its_range_is_a_record_reject(year, check):
 @pytest.mark.parametrize(("row_kwargs", "column", "check"), [
     # \\d in a pattern matches any Unicode digit: a full-width period was accepted with a
     # null period_year and then stopped the run as a "pipeline defect"
-    ({"period": "\uff12\uff10\uff12\uff16"}, "period", "date"),
-    ({"period": "\u0662\u0660\u0662\u0666"}, "period", "date"),
+    ({"period": "\uff12\uff10\uff12\uff16"}, "period", "period"),
+    ({"period": "\u0662\u0660\u0662\u0666"}, "period", "period"),
     ({"amount": "\uff13\uff18\uff10"}, "amount", "number"),
 ])
 def test_non_ascii_digits_outside_id_numbers_are_rejected(row_kwargs, column, check):

@@ -120,6 +120,7 @@ def test_every_defect_is_present(inbox: Path) -> None:
         "id_sex_mismatch",
         "required",
         "date",
+        "timestamp",
         *FILE_CHECK_OF.values(),
     }
     whole = rejects.filter(pl.col("line").is_null())
