@@ -78,11 +78,25 @@ def create_analyst_views(
 
 
 def _comment(con: duckdb.DuckDBPyConnection, source: str, name: str) -> None:
-    """The view carries its table's comment, marked as masked."""
+    """The view carries its table's comments, the table's and each column's; masked ones
+    say so (outputs.md: every table and column carries a COMMENT in Chinese and English)."""
     comment = con.execute(
         "SELECT comment FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "
         "AND database_name = current_database() UNION ALL "
         "SELECT comment FROM duckdb_views() WHERE schema_name = ? AND view_name = ? "
         "AND database_name = current_database()", [source, name, source, name]).fetchone()
     text = ((comment[0] if comment else None) or name) + " (脱敏 / masked for analysts)"
-    con.execute(f"COMMENT ON VIEW {SCHEMA}.\"{name}\" IS '{text.replace(chr(39), chr(39) * 2)}'")
+    con.execute(f'COMMENT ON VIEW {SCHEMA}."{name}" IS {_quote(text)}')
+    columns = con.execute(
+        "SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = ? "
+        "AND table_name = ? AND database_name = current_database()", [source, name]).fetchall()
+    masked = set(masked_columns([column for column, _ in columns]))
+    for column, text in columns:
+        if text and column in masked:
+            text += " (脱敏 / masked)"
+        if text:
+            con.execute(f'COMMENT ON COLUMN {SCHEMA}."{name}"."{column}" IS {_quote(text)}')
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

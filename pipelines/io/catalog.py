@@ -19,6 +19,7 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
+from pipelines.io.layer_comments import apply_layer_comments
 from schemas.marts import TABLES, VIEWS
 
 log = logging.getLogger(__name__)
@@ -175,16 +176,28 @@ def uncommented_columns(con: duckdb.DuckDBPyConnection, schema: str = "main") ->
     return sorted(missing_tables) + [row[0] for row in rows]
 
 
+DESCRIBED_SCHEMAS = ("main", "staging", "reference", "analyst")
+
+
 def describe(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """Create the views, apply every comment; report what is still undescribed."""
+    """Create the views, apply every comment (the marts' and the staging and reference
+    tables'); report what is still undescribed (``table.column`` in main, else
+    ``schema.table.column``)."""
     views = create_views(con)
-    commented = apply_comments(con)
-    missing = uncommented_columns(con)
+    commented = apply_comments(con) + apply_layer_comments(con)
+    missing = undescribed(con)
     if missing:
         log.warning(
-            "published columns without a comment (add them to schemas/marts.py): %s", missing
+            "published columns without a comment (add them to schemas/marts.py, or to "
+            "pipelines/io/layer_comments.py outside main): %s", missing
         )
     return {"views": views, "commented": commented, "uncommented": missing}
+
+
+def undescribed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every published relation or column without a comment, in every schema analysts see."""
+    return [entry if schema == "main" else f"{schema}.{entry}"
+            for schema in DESCRIBED_SCHEMAS for entry in uncommented_columns(con, schema)]
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -61,12 +62,27 @@ def test_run_log_records_the_run(published) -> None:
     assert (summary["run_id"], "succeeded") in rows
 
 
-def test_every_published_column_has_a_comment(published) -> None:
-    from pipelines.io.catalog import uncommented_columns
+def test_every_published_table_and_column_has_a_comment_in_chinese_and_english(
+    published,
+) -> None:
+    """outputs.md: every table and column, in every schema of the published file (the marts,
+    the staged and reference tables, the analysts' masked views)."""
+    from pipelines.io.catalog import DESCRIBED_SCHEMAS, undescribed
 
     warehouse, _ = published
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert uncommented_columns(con) == []
+        assert undescribed(con) == []
+        comments = con.execute(
+            "SELECT schema_name || '.' || table_name, comment FROM duckdb_tables() "
+            "UNION ALL SELECT schema_name || '.' || view_name, comment FROM duckdb_views() "
+            "WHERE NOT internal UNION ALL SELECT schema_name || '.' || table_name || '.' || "
+            "column_name, comment FROM duckdb_columns() WHERE NOT internal"
+        ).fetchall()
+    published_comments = [(name, text) for name, text in comments
+                          if name.split(".")[0] in DESCRIBED_SCHEMAS]
+    assert {name.split(".")[0] for name, _ in published_comments} == set(DESCRIBED_SCHEMAS)
+    for name, text in published_comments:
+        assert re.search(r"[\u4e00-\u9fff]", text) and re.search(r"[A-Za-z]{2,}", text), name
 
 
 def _snapshot(warehouse: Path) -> dict[str, list]:

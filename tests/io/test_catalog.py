@@ -64,6 +64,32 @@ def test_every_column_of_every_published_main_table_has_a_comment(described: Pat
     assert comment == TABLES["worklist"].to_schema().columns["reason"].description
 
 
+def test_staged_and_reference_tables_are_described_in_chinese_and_english(tmp_path: Path):
+    """Beside the marts: every staged source, the identity rejects and the reference tables,
+    each column with its contract header (status_change.kind says what it is)."""
+    from pipelines.io import staging_store
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    try:
+        for schema in ("staging", "reference"):
+            con.execute(f"CREATE SCHEMA {schema}")
+        staging_store.ensure_tables(con)
+        result = catalog.describe(con)
+        rows = con.execute(
+            "SELECT schema_name || '.' || table_name, column_name, comment FROM duckdb_columns() "
+            "WHERE schema_name IN ('staging', 'reference')").fetchall()
+        tables = con.execute("SELECT schema_name || '.' || table_name, comment FROM duckdb_tables() "
+                             "WHERE schema_name IN ('staging', 'reference')").fetchall()
+    finally:
+        con.close()
+    assert result["uncommented"] == [] and len(tables) >= 15
+    for name, text in tables + [(f"{t}.{c}", text) for t, c, text in rows]:
+        assert text and " / " in text and CJK.search(text) and LATIN.search(text), name
+    comment = {(t, c): text for t, c, text in rows}
+    assert comment[("staging.tax_payment", "payment_id")].startswith("缴费流水号 / payment_id")
+    assert comment[("staging.status_change", "kind")].startswith("变动类型 / kind")
+
+
 def test_an_undescribed_column_is_reported(described: Path):
     con = duckdb.connect(str(described))
     try:
