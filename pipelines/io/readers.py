@@ -28,6 +28,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -390,7 +391,7 @@ def _read_xlsx(path: Path) -> pl.DataFrame:
         raise UnreadableFile(
             "file_unreadable", f"{path.name}: not a readable XLSX workbook ({text})"
         ) from exc
-    return _show_long_numbers_as_excel_does(path, frame)
+    return _show_dates_as_excel_does(path, _show_long_numbers_as_excel_does(path, frame))
 
 
 _LONG_DIGITS = r"^[0-9]{16,}$"
@@ -407,30 +408,71 @@ def _show_long_numbers_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.Data
     the cell types, cell by cell in Python: 0.15 s for a workbook of a thousand rows, which
     nearly every workbook with ID numbers paid when every such column was scanned).
     """
-    long = [c for c in frame.columns if frame[c].str.contains(_LONG_DIGITS).any()]
-    long = [c for c in long if _has_numeric_cells(path, c)]
-    if not long:
+    def as_shown(cell) -> str | None:
+        value = cell.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 1e15:
+            return f"{float(value):.{_EXCEL_DIGITS - 10}E}"
+        return None
+
+    return _rewrite_cells(path, frame, _LONG_DIGITS, as_shown)
+
+
+_MIDNIGHT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} 00:00:00$"
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
+
+
+def _show_dates_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """Date cells come back as Excel shows them: ``2024-01-05`` under a date format, with the
+    time under a date-time one.
+
+    fastexcel renders every date cell as a timestamp (``2024-01-05 00:00:00``), which a date
+    column would reject as not a date: a department's workbook with real date cells (not
+    text) is the common case. Only columns with such a value and a cell that is not text are
+    scanned (openpyxl reads each cell's number format).
+    """
+    def as_shown(cell) -> str | None:
+        value = cell.value
+        if not isinstance(value, datetime) or _shows_time(cell.number_format or ""):
+            return None
+        return value.strftime("%Y-%m-%d")
+
+    return _rewrite_cells(path, frame, _MIDNIGHT, as_shown)
+
+
+def _shows_time(number_format: str) -> bool:
+    """Whether an Excel number format displays a time (hours or seconds codes)."""
+    codes = _FORMAT_LITERALS.sub("", number_format.lower())
+    return "h" in codes or "s" in codes or "am/pm" in codes
+
+
+def _rewrite_cells(path: Path, frame: pl.DataFrame, pattern: str,
+                   as_shown: Callable[[object], str | None]) -> pl.DataFrame:
+    """``frame`` (fastexcel's text of the first sheet) with the cells of the columns that hold
+    a value matching ``pattern`` and a cell that is not text replaced by ``as_shown(cell)``
+    (openpyxl's cell) where that is not None."""
+    chosen = [c for c in frame.columns if frame[c].str.contains(pattern).any()]
+    chosen = [c for c in chosen if _has_numeric_cells(path, c)]
+    if not chosen:
         return frame
     import openpyxl
 
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     try:
-        sheet = book.worksheets[0]
-        header, *rows = sheet.iter_rows(values_only=True)
+        header, *rows = book.worksheets[0].iter_rows()
+        names = [str(h.value).lstrip(_BOM).strip() if h.value is not None else None
+                 for h in header]
+        columns = {}
+        for name in chosen:
+            if name.strip() not in names:
+                continue
+            index = names.index(name.strip())
+            values = frame[name].to_list()
+            for row, cells in enumerate(rows[: len(values)]):
+                if index < len(cells) and (shown := as_shown(cells[index])) is not None:
+                    values[row] = shown
+            columns[name] = pl.Series(name, values, dtype=pl.Utf8)
     finally:
         book.close()
-    names = [str(h).lstrip(_BOM).strip() if h is not None else None for h in header]
-    columns = {}
-    for name in long:
-        index = names.index(name.strip()) if name.strip() in names else None
-        if index is None:
-            continue
-        values = frame[name].to_list()
-        for row, cells in enumerate(rows[: len(values)]):
-            cell = cells[index] if index < len(cells) else None
-            if isinstance(cell, (int, float)) and not isinstance(cell, bool) and abs(cell) >= 1e15:
-                values[row] = f"{float(cell):.{_EXCEL_DIGITS - 10}E}"
-        columns[name] = pl.Series(name, values, dtype=pl.Utf8)
     return frame.with_columns(**columns) if columns else frame
 
 

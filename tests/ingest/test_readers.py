@@ -117,6 +117,36 @@ def test_a_file_ending_inside_a_character_is_reported_on_its_last_line(tmp_path:
     assert "line 3, byte offset" in caught.value.reason
 
 
+def test_xlsx_date_cells_read_as_excel_shows_them(tmp_path: Path):
+    """A date cell under a date format is a date (not ``2024-01-05 00:00:00``, which a date
+    column rejects); under a date-time format it keeps its time, midnight included."""
+    from datetime import date, datetime
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["id_number", "death_date", "paid_at"])
+    sheet.append(["330106199001011234", date(2024, 1, 5), datetime(2024, 1, 5, 10, 30)])
+    sheet.append(["330106199001011234", date(2024, 1, 6), datetime(2024, 1, 6, 0, 0)])
+    sheet.append(["330106199001011234", "2024-01-07 00:00:00", "2024-01-07 08:00:00"])
+    sheet["B3"].number_format = 'yyyy"年"m"月"d"日"'  # a Chinese date format: still a date
+    book.save(tmp_path / "death-01.xlsx")
+    frame = read_delivery(tmp_path / "death-01.xlsx").frame
+    assert frame["death_date"].to_list() == ["2024-01-05", "2024-01-06", "2024-01-07 00:00:00"]
+    assert frame["paid_at"].to_list() == [
+        "2024-01-05 10:30:00", "2024-01-06 00:00:00", "2024-01-07 08:00:00"]
+
+
+@pytest.mark.parametrize(("number_format", "time"), [
+    ("yyyy-mm-dd", False), ('yyyy"年"m"月"d"日"', False), ("mm-dd-yy", False),
+    ("yyyy-mm-dd h:mm:ss", True), ("[$-409]m/d/yy h:mm AM/PM", True), ("mm:ss", True),
+    ('yyyy-mm-dd "h"', False),
+])
+def test_which_excel_formats_show_a_time(number_format: str, time: bool):
+    assert readers._shows_time(number_format) is time
+
+
 @pytest.mark.parametrize(("cells", "numeric"), [
     (["330106199001009984", "330106199001011234", None], False),  # ID numbers typed as text
     (["330106199001011234", 330106199001009984.0], True),  # one typed as a number, later
