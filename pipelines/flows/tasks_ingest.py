@@ -646,8 +646,9 @@ def _read_file(delivery: Delivery, sha: str, prepared: _Prepared, batch: _Batch 
     except UnreadableFile as exc:
         exc.reason = f"{delivery.file}: {exc.reason.split(': ', 1)[-1]}"
         return exc
-    if result.rows_read == 0:
-        return UnreadableFile("file_empty", f"{delivery.file}: header only, no records")
+    if result.rows_read == 0 and spec.snapshot:  # events: "nothing new tonight" is a delivery
+        return UnreadableFile("file_empty", f"{delivery.file}: header only, no records (a "
+                              "snapshot without records would empty the whole list)")
     if headers.extra:
         _logger().warning("%s: extra column(s) kept in the raw layer and reported: %s",
                           delivery.file, ", ".join(headers.extra))
@@ -664,12 +665,15 @@ def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[_Fil
         duplicate_key_sql(incoming.rows, spec.key, id_columns),
         MESSAGES["duplicate_key"],
     )
-    # every file's failures in one insert (in file order), not one small insert per file
-    store.append_rejects(con, pl.concat([x for f in files for x in f.failures]).with_columns(
-        pl.lit(batch_id).alias("batch_id"), pl.lit(spec.name).alias("source"),
-        pl.col("source_file").alias("file")))
-    store.append_rejected_identity(con, pl.concat([x for f in files
-                                                   for x in f.rejected_identity]))
+    # every file's failures in one insert (in file order), not one small insert per file;
+    # a file without records (an event source's "nothing new") was never checked: none
+    failures = [x for f in files for x in f.failures]
+    if failures:
+        store.append_rejects(con, pl.concat(failures).with_columns(
+            pl.lit(batch_id).alias("batch_id"), pl.lit(spec.name).alias("source"),
+            pl.col("source_file").alias("file")))
+    if identity := [x for f in files for x in f.rejected_identity]:
+        store.append_rejected_identity(con, pl.concat(identity))
     accepted = store.accepted_per_file(con, incoming)
     rejected = _rejected_records(con, batch_id, [f.delivery.file for f in files])
     with _roomy(con):
