@@ -446,7 +446,9 @@ class IngestLog(_Mart):
     source: str = pa.Field(nullable=True, description="数据来源 / source")
     encoding: str = pa.Field(nullable=True, description="文件编码 / file encoding")
     extra_columns: str = pa.Field(
-        nullable=True, description="合同外的多余列(已忽略) / columns outside the contract (ignored)"
+        nullable=True,
+        description="合同外的多余列(原值保存在 staging.extra_values) / columns outside the "
+        "contract (their values kept in staging.extra_values)",
     )
 
 

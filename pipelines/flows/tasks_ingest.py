@@ -265,6 +265,7 @@ class _FileResult:
     rows_read: int = 0
     failures: list[pl.DataFrame] = field(default_factory=list)
     rejected_identity: list[pl.DataFrame] = field(default_factory=list)
+    extra_values: list[pl.DataFrame] = field(default_factory=list)  # line, column, value
 
 
 # Staged batches that may wait for the writing thread: one while a night streams in; while a
@@ -513,6 +514,12 @@ class _Batch:
         What was read before is checked first if this batch would take it past ``rows``, so
         a check never holds more than ``rows`` records, or one batch of a file.
         """
+        if result.extra:  # kept as delivered, one row per non-empty cell
+            result.extra_values.append(
+                raw.select(LINE, *result.extra)
+                .unpivot(index=LINE, variable_name="column", value_name="value")
+                .drop_nulls("value")
+            )
         waiting = sum(part.height for _, part in self.parts)
         if waiting and waiting + raw.height > self.rows:
             yield from self.stage()
@@ -674,6 +681,10 @@ def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[_Fil
             pl.col("source_file").alias("file")))
     if identity := [x for f in files for x in f.rejected_identity]:
         store.append_rejected_identity(con, pl.concat(identity))
+    if extra := [x.with_columns(file=pl.lit(f.delivery.file)) for f in files
+                 for x in f.extra_values]:
+        store.append_extra_values(con, pl.concat(extra).with_columns(
+            batch_id=pl.lit(batch_id), source=pl.lit(spec.name)))
     accepted = store.accepted_per_file(con, incoming)
     rejected = _rejected_records(con, batch_id, [f.delivery.file for f in files])
     with _roomy(con):

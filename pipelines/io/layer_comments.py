@@ -57,6 +57,18 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "check": "未通过的校验 / check: the identity check it failed",
         },
     ),
+    "staging.extra_values": (
+        "合同外多余列的原值 / cells of columns outside the contract, kept as delivered "
+        "(extracts.md: kept in the raw layer and reported in ingest_log.extra_columns)",
+        {
+            "batch_id": "批次 / batch_id: the delivery night",
+            "source": "来源 / source: the extract",
+            "file": "文件 / file: path relative to the inbox",
+            "line": "行号 / line: record number, header is line 1",
+            "column": "列名 / column: the header as delivered",
+            "value": "原值 / value: the cell as delivered (empty cells are not kept)",
+        },
+    ),
     "reference.divisions": (
         "行政区划代码 (GB/T 2260) / division codes",
         {

@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS main.ingest_log (
     file VARCHAR, sha256 VARCHAR, rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT,
     batch_id VARCHAR, status VARCHAR, source VARCHAR, encoding VARCHAR, extra_columns VARCHAR
 )"""
+# extracts.md: "unknown extra columns are kept in the raw layer and reported": their cells,
+# one row per non-empty cell, as delivered (the staged tables hold the contract's columns).
+EXTRA_VALUES_DDL = """
+CREATE TABLE IF NOT EXISTS staging.extra_values (
+    batch_id VARCHAR, source VARCHAR, file VARCHAR, line BIGINT, "column" VARCHAR, value VARCHAR
+)"""
 REJECTED_IDENTITY_DDL = """
 CREATE TABLE IF NOT EXISTS staging.rejected_identity (
     source VARCHAR, source_file VARCHAR, line BIGINT, id_number_raw VARCHAR, name VARCHAR,
@@ -57,7 +63,8 @@ REJECT_COLUMNS = ["batch_id", "source", "file", "line", "column", "check", "valu
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the staged, reference, rejects and ingest-log tables if they do not exist."""
-    for ddl in (REJECTS_DDL, INGEST_LOG_DDL, REJECTED_IDENTITY_DDL, REFERENCE_VERSIONS_DDL):
+    for ddl in (REJECTS_DDL, INGEST_LOG_DDL, REJECTED_IDENTITY_DDL, EXTRA_VALUES_DDL,
+                REFERENCE_VERSIONS_DDL):
         con.execute(ddl)
     for name, columns in REFERENCE_DDL.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS reference.{name} ({columns})")
@@ -99,6 +106,13 @@ def append_rejects(con: duckdb.DuckDBPyConnection, rejects: pl.DataFrame) -> Non
     if rejects.height:
         frame = rejects.select(REJECT_COLUMNS)  # noqa: F841
         con.execute("INSERT INTO main.rejects BY NAME SELECT * FROM frame")
+
+
+def append_extra_values(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:
+    """Cells of unknown extra columns (batch_id, source, file, line, column, value)."""
+    if rows.height:
+        frame = rows  # noqa: F841
+        con.execute("INSERT INTO staging.extra_values BY NAME SELECT * FROM frame")
 
 
 def append_rejected_identity(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> None:

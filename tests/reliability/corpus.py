@@ -205,7 +205,8 @@ CASES: list[Case] = [
          _write("tax_payment-01.csv",
                 csv_text(TAX + ["remark"], [tax("P1") + ["x"], tax("P2", B) + ["y"]]).encode()),
          Expected(T, "ingested", 2, 2, Counter(), {"tax_payment": 2}),
-         "accepted; extra column reported in ingest_log.extra_columns"),
+         "accepted; extra column reported in ingest_log.extra_columns, its values kept in "
+         "staging.extra_values"),
     Case("ID number in scientific notation (CSV)",
          _write("death-01.csv", csv_text(DEATH, [["3.30106E+17", "张三", "2025-12-30"],
                                                  [B, "李四", "2025-12-30"]]).encode()),

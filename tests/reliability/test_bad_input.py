@@ -53,6 +53,19 @@ def test_bad_input_has_its_exact_outcome(tmp_path: Path, case: Case) -> None:
         assert good == [("ingested", len(GOOD_HOUSEHOLD))]
 
 
+def test_extra_columns_are_reported_and_their_values_kept(tmp_path: Path) -> None:
+    """extracts.md: "unknown extra columns are kept in the raw layer and reported"."""
+    case = next(c for c in CASES if c.name == "extra column")
+    with _ingest(tmp_path, case) as con:
+        log = con.execute("SELECT extra_columns FROM main.ingest_log WHERE file = ?",
+                          [case.expected.file]).fetchall()
+        kept = con.execute('SELECT batch_id, source, file, line, "column", value '
+                           "FROM staging.extra_values ORDER BY line").fetchall()
+    assert log == [("remark",)]
+    assert kept == [(NIGHT, "tax_payment", case.expected.file, 2, "remark", "x"),
+                    (NIGHT, "tax_payment", case.expected.file, 3, "remark", "y")]
+
+
 def test_a_long_field_is_kept_whole_10(tmp_path: Path) -> None:
     case = next(c for c in CASES if c.name == "very long fields")
     with _ingest(tmp_path, case) as con:
