@@ -58,8 +58,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "staging.extra_values": (
-        "合同外多余列的原值 / cells of columns outside the contract, kept as delivered "
-        "(extracts.md: kept in the raw layer and reported in ingest_log.extra_columns)",
+        ("合同外多余列的原值 / cells of columns outside the contract, kept as delivered "
+         "(extracts.md: kept in the raw layer and reported in ingest_log.extra_columns)"),
         {
             "batch_id": "批次 / batch_id: the delivery night",
             "source": "来源 / source: the extract",
