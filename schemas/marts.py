@@ -411,8 +411,8 @@ class RegionParameters(_Mart):
 
 
 class Rejects(_Mart):
-    """拒收记录: 每个(记录, 字段, 校验)或整文件一行 / Rejects: one row per failing
-    (record, column, check) or rejected file."""
+    """拒收记录: 每条拒收记录或整文件一行 / Rejects: one row per rejected record or file
+    (column, check and value of the record's first failing column; the message lists all)."""
 
     batch_id: str = pa.Field(
         description="批次(交付日期或 reference) / batch: delivery date or reference"

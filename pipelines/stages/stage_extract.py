@@ -269,30 +269,37 @@ def stage_extract(
 
 
 def _failures(frame: pl.LazyFrame, checked: dict[str, dict[str, Any]]) -> pl.LazyFrame:
+    """One row per rejected record (outputs.md: ``rejects``, one row per rejected record):
+    the column, check and value of its first failing column in the schema's order; the
+    message names every failing column, each with its reason and value."""
     parts = []
-    for name, info in checked.items():
+    for order, (name, info) in enumerate(checked.items()):
         check = pl.col(f"__check_{name}")
-        if info["kind"] == "id":
-            column, value = name, mask_id(pl.col(name))
-        else:
-            column, value = name, pl.col(name)
+        value = mask_id(pl.col(name)) if info["kind"] == "id" else pl.col(name)
         parts.append(
             frame.filter(check.is_not_null()).select(
                 pl.col(SOURCE_FILE).alias("source_file"),
                 pl.col(LINE).alias("line"),
-                pl.lit(column).alias("column"),
+                pl.lit(name).alias("column"),
                 check.cast(pl.Utf8).alias("check"),
                 value.alias("value"),
+                pl.lit(order).alias("order"),
             )
         )
-    failures = pl.concat(parts)
     text = pl.col("check").replace_strict(MESSAGES, default="failed check")
-    message = pl.format(
-        "{} line {}, column {}: {} (value: {})",
-        pl.col("source_file"), pl.col("line"), pl.col("column"), text,
-        pl.col("value").fill_null("empty"),
+    reason = pl.format("column {}: {} (value: {})", pl.col("column"), text,
+                       pl.col("value").fill_null("empty"))
+    return (
+        pl.concat(parts)
+        .sort("source_file", "line", "order")
+        .group_by("source_file", "line", maintain_order=True)
+        .agg(pl.col("column", "check", "value").first(), reasons=reason)
+        .select(
+            "source_file", "line", "column", "check", "value",
+            message=pl.format("{} line {}, {}", pl.col("source_file"), pl.col("line"),
+                              pl.col("reasons").list.join("; also ")),
+        )
     )
-    return failures.with_columns(message.alias("message")).sort("source_file", "line", "column")
 
 
 def _rejected_identity(

@@ -114,10 +114,16 @@ def test_historical_division_accepted_in_id_but_not_in_division_column():
     assert _failures(bad) == [(2, "hukou_division", "division_code")]
 
 
-def test_several_failing_columns_give_one_reject_row_each_and_one_rejected_record():
+def test_several_failing_columns_give_one_reject_row_naming_them_all():
+    """outputs.md: rejects has one row per rejected record. It carries the first failing
+    column in the schema's order (name, sex, ..., hukou_division); the message all three."""
     bad = household_row(name="", birth="1990-01-01", sex="x", division="123")
     result = _stage("household", HOUSEHOLD_HEADER, [bad])
-    assert sorted(c for _, c, _ in _failures(result)) == ["hukou_division", "name", "sex"]
+    assert _failures(result) == [(2, "name", "required")]
+    message = result.failures["message"][0]
+    assert message.startswith("2026-01-02/x.csv line 2, column name: required column is empty")
+    assert "; also column sex: code outside" in message
+    assert "; also column hukou_division: not a GB/T 2260" in message
     assert result.rows_rejected == 1 and result.staged.height == 0
 
 
