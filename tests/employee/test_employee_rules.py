@@ -41,8 +41,8 @@ def test_zhejiang_sets_no_rates_11(rules) -> None:
 @pytest.mark.parametrize(
     ("region", "sex", "months", "in_force_from"),
     [
-        ("shandong", 1, 360, date(2026, 1, 1)),  # men 30 years, 于2026年1月过渡到位
-        ("shandong", 2, 300, date(2026, 1, 1)),  # women 25 years
+        ("shandong", 1, 360, date(2024, 1, 1)),  # men 30 years, with the region (policy.md 1)
+        ("shandong", 2, 300, date(2024, 1, 1)),  # women 25 years
         ("zhejiang", 1, 240, None),
         ("zhejiang", 2, 240, None),
     ],

@@ -78,7 +78,8 @@ def test_women_track_is_a_parameter_11(rules, ages) -> None:
 
 
 def test_minimum_in_force_from_the_regions_date_11(rules, ages) -> None:
-    """Shandong's 30/25 years apply to retirements from 2026-01-01; Zhejiang's 20 always."""
+    """Shandong's 30/25 years apply to retirements from its date, 2024-01-01 (policy.md
+    section 1); Zhejiang's 20 always."""
     born_1965 = "370102196501200011"  # 60y1m -> 2025-02-20
     zhejiang_1965 = "330106196501200031"
     rows = monthly(born_1965, "2024-01", 6) + monthly(
@@ -86,8 +87,15 @@ def test_minimum_in_force_from_the_regions_date_11(rules, ages) -> None:
     )
     out = _assess(rules, ages, rows, date(2024, 9, 1))
     assert out.select("person_id", "region", "required_months").rows() == [
-        (zhejiang_1965, "zhejiang", 240)
+        (zhejiang_1965, "zhejiang", 240), (born_1965, "shandong", 360)
     ]
+    born_1963 = "370102196312200011"  # 60 -> 2023-12-20, before Shandong's rules
+    zhejiang_1963 = "330106196312200031"
+    rows = monthly(born_1963, "2022-01", 6) + monthly(
+        zhejiang_1963, "2022-01", 6, ZHEJIANG_DIVISION
+    )
+    out = _assess(rules, ages, rows, date(2023, 6, 1))
+    assert out.select("person_id", "region").rows() == [(zhejiang_1963, "zhejiang")]
 
 
 def test_months_are_distinct_live_months_11(rules, ages) -> None:
