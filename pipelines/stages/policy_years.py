@@ -154,7 +154,9 @@ def count_person_years(marked: pl.LazyFrame, years: list[int]) -> pl.LazyFrame:
         pl.col(f"counted_covered_{y}")
         & pl.col(f"resident_{y}")
         & (pl.col(f"fund_paid_{y}") == 0)
-        & (pl.lit(y) > last_reset)
+        # section 5 clears "the zero-claim total earned up to and including" the use year:
+        # the use year's own zero-claim step is earned the year after, so it stays
+        & (pl.lit(y) >= last_reset)
         for y in before
     ]
     in_run = [

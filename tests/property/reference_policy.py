@@ -303,13 +303,15 @@ def one_person(pid, own, person, events, claims, base_caps, rules, as_of, first_
         fund[c["year"]] += c["fund_paid"] or 0.0
         if c["incentive_used"]:
             used.add(c["year"])
-    reset_after = (
+    last_use = (
         max((u for u in used if u < Y), default=0) if inc.zero_claim_reset_on_incentive_use else 0
     )
+    # a zero-claim year y's step is earned in y + 1; what was earned up to and including the
+    # use year is cleared, so a step earned after it (y + 1 > last_use) counts
     zero_years = sum(
         1
         for y in range(max(P, first_year), Y)
-        if y > reset_after and counted_covered(y) and y in resident_years and fund[y] == 0
+        if y + 1 > last_use and counted_covered(y) and y in resident_years and fund[y] == 0
     )
     zero = inc.zero_claim_step * zero_years
     base = base_cap_for(pay["pooling_division"], key, base_caps, rules, as_of)

@@ -408,6 +408,23 @@ def test_zero_claim_total_is_cleared_after_incentive_use(as_of, zero_claim):
     assert row["zero_claim_incentive"] == zero_claim
 
 
+def test_the_use_years_own_zero_claim_step_is_not_cleared():
+    """Section 5: the total "earned up to and including y" is cleared; a zero-claim year y is
+    only earned in y+1, so a use year without fund payment still counts (an edge case: the
+    incentive was used, the fund paid nothing)."""
+    claims = [
+        {"person_id": "p", "year": 2027, "fund_paid": 0.0, "incentive_used": True},
+        {"person_id": "p", "year": 2028, "fund_paid": 100.0, "incentive_used": False},
+    ]
+    row = status(
+        date(2029, 6, 1),
+        payments=covered_years("p", range(2023, 2030)),
+        persons=[person("p", date(1980, 1, 1))],
+        claims=claims,
+    )
+    assert row["zero_claim_incentive"] == 5000  # 2027's step; 2025 and 2026 were cleared
+
+
 def tianjin_history(covered) -> dict:
     return {
         "payments": covered_years("p", covered, "tianjin"),
