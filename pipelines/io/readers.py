@@ -417,7 +417,7 @@ def _show_long_numbers_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.Data
     return _rewrite_cells(path, frame, _LONG_DIGITS, as_shown)
 
 
-_MIDNIGHT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} 00:00:00$"
+_TIMESTAMP = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _FORMAT_LITERALS = re.compile(r'"[^"]*"|\[[^\]]*\]|\\.')
 
 
@@ -427,8 +427,8 @@ def _show_dates_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
 
     fastexcel renders every date cell as a timestamp (``2024-01-05 00:00:00``), which a date
     column would reject as not a date: a department's workbook with real date cells (not
-    text) is the common case. Only columns with such a value and a cell that is not text are
-    scanned (openpyxl reads each cell's number format).
+    text) is the common case. Only columns with a timestamp-looking value and a cell that is
+    not text are scanned (openpyxl reads each cell's number format).
     """
     def as_shown(cell) -> str | None:
         value = cell.value
@@ -436,7 +436,7 @@ def _show_dates_as_excel_does(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
             return None
         return value.strftime("%Y-%m-%d")
 
-    return _rewrite_cells(path, frame, _MIDNIGHT, as_shown)
+    return _rewrite_cells(path, frame, _TIMESTAMP, as_shown)
 
 
 def _shows_time(number_format: str) -> bool:

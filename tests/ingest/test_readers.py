@@ -130,12 +130,15 @@ def test_xlsx_date_cells_read_as_excel_shows_them(tmp_path: Path):
     sheet.append(["330106199001011234", date(2024, 1, 5), datetime(2024, 1, 5, 10, 30)])
     sheet.append(["330106199001011234", date(2024, 1, 6), datetime(2024, 1, 6, 0, 0)])
     sheet.append(["330106199001011234", "2024-01-07 00:00:00", "2024-01-07 08:00:00"])
+    sheet.append(["330106199001011234", datetime(2024, 1, 8, 9, 15), None])
     sheet["B3"].number_format = 'yyyy"年"m"月"d"日"'  # a Chinese date format: still a date
+    sheet["B5"].number_format = "yyyy-mm-dd"  # a time Excel does not show
     book.save(tmp_path / "death-01.xlsx")
     frame = read_delivery(tmp_path / "death-01.xlsx").frame
-    assert frame["death_date"].to_list() == ["2024-01-05", "2024-01-06", "2024-01-07 00:00:00"]
+    assert frame["death_date"].to_list() == [
+        "2024-01-05", "2024-01-06", "2024-01-07 00:00:00", "2024-01-08"]
     assert frame["paid_at"].to_list() == [
-        "2024-01-05 10:30:00", "2024-01-06 00:00:00", "2024-01-07 08:00:00"]
+        "2024-01-05 10:30:00", "2024-01-06 00:00:00", "2024-01-07 08:00:00", None]
 
 
 @pytest.mark.parametrize(("number_format", "time"), [
