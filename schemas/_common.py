@@ -75,6 +75,19 @@ def division_field(required: bool = False, description: str = "") -> Any:
     return _staged("division", required, description, str_matches=r"^[0-9]{6}$")
 
 
+def grid_field(description: str = "") -> Any:
+    """A neighbourhood grid code 网格编码: up to 20 digits, the first 6 its county-level
+    division (extracts.md), checked against ``reference.divisions`` like a division column."""
+    return _staged("grid", False, description, str_matches=r"^[0-9]{6,20}$")
+
+
+def code_field(length: int, required: bool = False, description: str = "") -> Any:
+    """A code of exactly ``length`` characters (extracts.md ``str(n)``)."""
+    return _staged("code", required, description,
+                   str_length={"min_value": length, "max_value": length},
+                   metadata={"length": length})
+
+
 def enum_field(codes: dict[str, str], required: bool = False, description: str = "") -> Any:
     """A code with English staged values; ``codes`` maps every accepted spelling to one."""
     spellings = {**{v: v for v in codes.values()}, **codes}

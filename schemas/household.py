@@ -13,6 +13,7 @@ from schemas._common import (
     date_field,
     division_field,
     enum_field,
+    grid_field,
     id_field,
     raw,
     sex_field,
@@ -53,7 +54,7 @@ class HouseholdStaged(LineageMixin, HouseholdRaw):
     household_id: str = text_field(True)
     relation: pl.Utf8 = text_field()
     residence_division: pl.Utf8 = division_field(description="where the person actually lives")
-    grid_code: pl.Utf8 = text_field(description="neighbourhood grid of the residence address")
+    grid_code: pl.Utf8 = grid_field("neighbourhood grid of the residence address")
     address: pl.Utf8 = text_field()
     phone: pl.Utf8 = text_field()
     status: str = enum_field(HOUSEHOLD_STATUS, True)

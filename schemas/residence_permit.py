@@ -7,7 +7,15 @@ from typing import Optional
 import polars as pl
 
 from schemas._common import (
-    STAGED_CONFIG, LineageMixin, RawBase, date_field, division_field, id_field, raw, text_field,
+    STAGED_CONFIG,
+    LineageMixin,
+    RawBase,
+    date_field,
+    division_field,
+    grid_field,
+    id_field,
+    raw,
+    text_field,
 )
 
 
@@ -30,7 +38,7 @@ class ResidencePermitStaged(LineageMixin, ResidencePermitRaw):
     id_number: str = id_field(True)
     name: str = text_field(True)
     permit_division: str = division_field(True, "division that issued the permit")
-    grid_code: pl.Utf8 = text_field()
+    grid_code: pl.Utf8 = grid_field("neighbourhood grid of the address")
     address: pl.Utf8 = text_field()
     phone: pl.Utf8 = text_field()
     issued_date: pl.Date = date_field(True)

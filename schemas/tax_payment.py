@@ -12,13 +12,13 @@ from schemas._common import (
     LineageMixin,
     RawBase,
     _staged,
+    code_field,
     division_field,
     enum_field,
     id_field,
     number_field,
     raw,
     text_field,
-    timestamp_field,
 )
 
 SCHEME = {"职工医保": "employee", "居民医保": "resident"}
@@ -73,7 +73,7 @@ class TaxPaymentStaged(LineageMixin, TaxPaymentRaw):
     base: pl.Float64 = number_field(description="contribution base, yuan")
     employer_amount: pl.Float64 = number_field(description="yuan")
     person_amount: pl.Float64 = number_field(description="yuan")
-    employer_id: pl.Utf8 = text_field(description="unified social credit code")
+    employer_id: pl.Utf8 = code_field(18, description="unified social credit code")
     employer_type: pl.Utf8 = enum_field(EMPLOYER_TYPE)
     paid_at: pl.Datetime = pa.Field(
         nullable=False, metadata={"kind": "timestamp"}

@@ -707,11 +707,13 @@ def _rejected_records(con, batch_id: str, files: list[str]) -> dict[str, int]:
 # record itself, with the same rule or a stricter one: id (``str_matches`` = its ``id_format``),
 # enum and sex (``isin``: the code maps yield only allowed values), number (``ge=0`` unless
 # ``allow_negative``), integer (its ``in_range``, from the field's ``range`` metadata), period
-# (its regex is stricter than ``str_matches``), and ``required``
+# (its regex is stricter than ``str_matches``), grid (the same regex, and a known division),
+# code (its ``str_length``, from the field's ``length`` metadata), and ``required``
 # for every checked column. ``division`` (``str_matches`` 6 digits) is implied by membership
 # in the reference only while every reference code is 6 digits, checked per run.
 _KINDS_CHECKED_BY_STAGE_EXTRACT = frozenset(
-    {"id", "enum", "sex", "number", "integer", "period", "date", "timestamp", "boolean", "text"}
+    {"id", "enum", "sex", "number", "integer", "period", "date", "timestamp", "boolean", "text",
+     "grid", "code"}
 )
 
 

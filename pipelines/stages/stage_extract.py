@@ -50,6 +50,8 @@ MESSAGES = {
     "enum": "code outside the allowed values",
     "number": "not a number, negative where it must not be, or outside its allowed range",
     "division_code": "not a GB/T 2260 division code",
+    "grid_code": "not a grid code: up to 20 digits, the first 6 a GB/T 2260 division code",
+    "code_length": "not the contract's length for this code (str(n) in extracts.md)",
     "duplicate_key": "record key appears more than once in this delivery",
     "id_format": "ID number is not 18 characters (17 digits and a digit or X) or 15 digits",
     "id_check_char": "ID check character is wrong (ISO 7064 MOD 11-2)",
@@ -165,6 +167,11 @@ def _failed_check(
         expr = expr.when(wrong.fill_null(False)).then(pl.lit("period"))
     if kind == "division":
         expr = expr.when(typed.is_in(divisions.implode()).not_()).then(pl.lit("division_code"))
+    if kind == "grid":  # extracts.md: up to 20 digits, its first 6 the county-level division
+        county = typed.str.slice(0, 6).is_in(divisions.implode())
+        expr = expr.when(~typed.str.contains(r"^[0-9]{6,20}$") | ~county).then(pl.lit("grid_code"))
+    if kind == "code":
+        expr = expr.when(typed.str.len_chars() != info["length"]).then(pl.lit("code_length"))
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
 
 

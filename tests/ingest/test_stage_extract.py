@@ -114,6 +114,29 @@ def test_historical_division_accepted_in_id_but_not_in_division_column():
     assert _failures(bad) == [(2, "hukou_division", "division_code")]
 
 
+@pytest.mark.parametrize(
+    ("grid", "check"),
+    [("110105001002003", None), ("110105", None), ("11010500100200300400", None),
+     ("ABC", "grid_code"), ("11010", "grid_code"), ("110105001002003004005", "grid_code"),
+     ("999999001002003", "grid_code"), ("１１０１０５００１", "grid_code")],
+)
+def test_grid_codes_are_up_to_20_digits_starting_with_a_division(grid, check):
+    """extracts.md: grid_code is up to 20 digits, its first 6 the county-level division."""
+    header = HOUSEHOLD_HEADER + ["grid_code"]
+    result = _stage("household", header, [household_row() + [grid]])
+    assert _failures(result) == ([] if check is None else [(2, "grid_code", check)])
+
+
+@pytest.mark.parametrize(("employer", "rejected"), [
+    ("91330100MA2XXXXX0X", False), ("", False), ("91330100MA2XXXXX0", True),
+    ("91330100MA2XXXXX0XX", True)])
+def test_employer_id_is_18_characters(employer, rejected):
+    """extracts.md: employer_id str(18)."""
+    row = tax_row("P1", scheme="employee", period="2026-01", amount="100") + [employer]
+    result = _stage("tax_payment", TAX_HEADER + ["employer_id"], [row])
+    assert _failures(result) == ([(2, "employer_id", "code_length")] if rejected else [])
+
+
 def test_several_failing_columns_give_one_reject_row_naming_them_all():
     """outputs.md: rejects has one row per rejected record. It carries the first failing
     column in the schema's order (name, sex, ..., hukou_division); the message all three."""

@@ -78,6 +78,8 @@ def test_valid_staged_row_passes():
         ({"status": "gone"}, "status"),
         ({"name": None}, "name"),
         ({"line": 1}, "line"),
+        ({"grid_code": "ABC"}, "grid_code"),
+        ({"grid_code": "1" * 21}, "grid_code"),
     ],
 )
 def test_each_staged_check_has_a_failing_example(changes, column):
@@ -96,11 +98,13 @@ def test_tax_payment_staged_checks_amount_and_month():
     row.update(payment_id="P1", id_number="11010519491231002X", name="n", scheme="employee",
                pooling_division="110100", period="2026-13", period_year=2026, period_month=13,
                kind="normal", amount=-1.0, paid_at=datetime(2026, 1, 1),
-               delivery_date=date(2026, 1, 2), source_file="f", line=2)
+               employer_id="91330100MA2XXXXX0", delivery_date=date(2026, 1, 2),
+               source_file="f", line=2)
     frame = pl.DataFrame([row], schema=empty_frame(TaxPaymentStaged).schema)
     with pytest.raises(pandera.errors.SchemaErrors) as caught:
         TaxPaymentStaged.validate(frame, lazy=True)
-    assert {"amount", "period_month"} <= set(caught.value.failure_cases["column"].to_list())
+    failed = set(caught.value.failure_cases["column"].to_list())
+    assert {"amount", "period_month", "employer_id"} <= failed  # employer_id: 17 characters
 
 
 def test_raw_models_keep_extra_columns_and_coerce_text():
