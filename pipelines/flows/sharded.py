@@ -47,7 +47,7 @@ from pipelines.settings import Settings
 from pipelines.stages import contribution_findings, retirement_readiness
 from pipelines.stages import worklist as worklist_stage
 from pipelines.stages.contribution_findings import detect_contribution_findings
-from pipelines.stages.coverage_year import build_coverage_year
+from pipelines.stages.coverage_year import build_coverage_year_by_key
 from pipelines.stages.exemption_events import collect_exemption_events
 from pipelines.stages.person_shards import combine_shard_counts, shard_of_sql
 from pipelines.stages.policy_status import compute_policy_status as compute_status
@@ -144,7 +144,8 @@ def coverage_year_shards(build: Path, as_of: date, shards: int) -> dict:
 def compute_coverage_shard(work: Path, shard: int, as_of: date) -> dict:
     """One shard of ``coverage_year``: the coverage line on the shard's persons only."""
     inputs = shard_io.read_shard_inputs(work, shard_io.COVERAGE_SHARD_QUERIES, shard)
-    years = build_coverage_year(inputs["payments"], inputs["persons"], load_rules(), as_of)
+    years = build_coverage_year_by_key(
+        inputs["payments"], inputs["persons"], load_rules(), as_of)
     frame = years.collect()
     shard_io.write_shard_output(work, shard, frame)
     return {"coverage_year": frame.height}

@@ -176,3 +176,23 @@ def test_assign_person_region_and_fallbacks():
     )
     assert out["region"].to_list() == ["zhejiang", "tianjin", "jiangsu", "national"]
     assert out["pooling_division"].to_list() == ["330100", "120100", "320200", None]
+
+
+def test_coverage_year_by_integer_key_is_the_same_table():
+    """The shards' keyed variant gives build_coverage_year's rows, in its order; persons
+    without a payment and a payment of nobody in persons included."""
+    from pipelines.stages.coverage_year import build_coverage_year, build_coverage_year_by_key
+
+    payments = (
+        employee_months("p", (2023, 4), (2024, 2))
+        + [resident("p", 2025, date(2025, 2, 1)), resident("z", 2025, date(2025, 2, 1))]
+        + employee_months("q", (2024, 6), (2024, 6))
+    )
+    f = frames(payments=payments, persons=[
+        person("q", date(2023, 3, 3), date(2025, 5, 5)), person("p", date(1990, 1, 1)),
+        person("r", date(2001, 1, 1))])
+    plain = build_coverage_year(f["payments"], f["persons"], RULES, date(2026, 2, 1)).collect()
+    keyed = build_coverage_year_by_key(
+        f["payments"], f["persons"], RULES, date(2026, 2, 1)).collect()
+    assert keyed.equals(plain) and keyed.schema == plain.schema
+    assert set(keyed["person_id"]) == {"p", "q", "r"}
