@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+from pipelines.io.warehouse import sql_literal
+
 SCHEMA = "analyst"
 ID_COLUMNS = frozenset({
     "person_id", "id_number", "id_number_raw", "candidate_person_id", "mother_id_number",
@@ -86,7 +88,7 @@ def _comment(con: duckdb.DuckDBPyConnection, source: str, name: str) -> None:
         "SELECT comment FROM duckdb_views() WHERE schema_name = ? AND view_name = ? "
         "AND database_name = current_database()", [source, name, source, name]).fetchone()
     text = ((comment[0] if comment else None) or name) + " (脱敏 / masked for analysts)"
-    con.execute(f'COMMENT ON VIEW {SCHEMA}."{name}" IS {_quote(text)}')
+    con.execute(f'COMMENT ON VIEW {SCHEMA}."{name}" IS {sql_literal(text)}')
     columns = con.execute(
         "SELECT column_name, comment FROM duckdb_columns() WHERE schema_name = ? "
         "AND table_name = ? AND database_name = current_database()", [source, name]).fetchall()
@@ -95,8 +97,4 @@ def _comment(con: duckdb.DuckDBPyConnection, source: str, name: str) -> None:
         if text and column in masked:
             text += " (脱敏 / masked)"
         if text:
-            con.execute(f'COMMENT ON COLUMN {SCHEMA}."{name}"."{column}" IS {_quote(text)}')
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+            con.execute(f'COMMENT ON COLUMN {SCHEMA}."{name}"."{column}" IS {sql_literal(text)}')

@@ -20,6 +20,7 @@ import pandera.polars as pa
 import polars as pl
 
 from pipelines.io.layer_comments import apply_layer_comments
+from pipelines.io.warehouse import sql_literal
 from schemas.marts import TABLES, VIEWS
 
 log = logging.getLogger(__name__)
@@ -79,10 +80,6 @@ def create_table_sql(name: str, model: type[pa.DataFrameModel], schema: str = "m
     return f"CREATE OR REPLACE TABLE {schema}.{name} ({columns})"
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
     """Name → ``TABLE`` or ``VIEW`` for every user relation in ``schema``."""
     rows = con.execute(
@@ -132,7 +129,7 @@ def apply_comments(con: duckdb.DuckDBPyConnection, schema: str = "main") -> list
         model = models.get(name)
         if model is None:
             continue
-        con.execute(f"COMMENT ON {kind} {schema}.{name} IS {_quote(table_comment(model))}")
+        con.execute(f"COMMENT ON {kind} {schema}.{name} IS {sql_literal(table_comment(model))}")
         present = {
             row[0]
             for row in con.execute(
@@ -143,7 +140,7 @@ def apply_comments(con: duckdb.DuckDBPyConnection, schema: str = "main") -> list
         }
         for column, text in column_comments(model).items():
             if column in present and text:
-                con.execute(f'COMMENT ON COLUMN {schema}.{name}."{column}" IS {_quote(text)}')
+                con.execute(f'COMMENT ON COLUMN {schema}.{name}."{column}" IS {sql_literal(text)}')
         commented.append(name)
     return commented
 

@@ -19,6 +19,7 @@ import sys
 
 import duckdb
 
+from pipelines.io.warehouse import sql_literal
 from schemas import SOURCES, SourceSpec
 from schemas._common import raw_columns, staged_columns
 
@@ -154,13 +155,9 @@ def apply_layer_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
     for table, (comment, columns) in layer_comments().items():
         if table not in present:
             continue
-        con.execute(f"COMMENT ON TABLE {table} IS {_quote(comment)}")
+        con.execute(f"COMMENT ON TABLE {table} IS {sql_literal(comment)}")
         for column, text in columns.items():
             if column in present[table]:
-                con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {_quote(text)}')
+                con.execute(f'COMMENT ON COLUMN {table}."{column}" IS {sql_literal(text)}')
         done.append(table)
     return done
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.io.warehouse import sql_literal
 from schemas.marts import TABLES
 
 
@@ -120,7 +121,7 @@ class PersonBuckets:
         try:
             self._con.execute(
                 f"COPY (SELECT *, {bucket} AS person_bucket FROM ({source})) "
-                f"TO {_quoted(self._folder / name)} "
+                f"TO {sql_literal(self._folder / name)} "
                 f"(FORMAT parquet, PARTITION_BY (person_bucket){encryption})"
             )
         finally:
@@ -154,7 +155,7 @@ class PersonBuckets:
             return self._con.sql(f"SELECT * FROM ({source}) LIMIT 0").pl()
         encryption = f", encryption_config = {{footer_key: '{self._key}'}}" if self._key else ""
         return self._con.sql(
-            f"SELECT * FROM read_parquet({_quoted(files / '*.parquet')}, "
+            f"SELECT * FROM read_parquet({sql_literal(files / '*.parquet')}, "
             f"hive_partitioning = false{encryption})"
         ).pl()
 
@@ -187,11 +188,6 @@ def person_buckets(
         yield PersonBuckets(con, buckets, bucket_of, folder, key)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _quoted(path: Path) -> str:
-    """A path as a DuckDB string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def write_mart(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> int:

@@ -18,7 +18,7 @@ import polars as pl
 # The policy engine's input queries, one per PolicyInputs attribute; owned by policy_inputs.py.
 from pipelines.io.policy_inputs import _QUERIES as POLICY_QUERIES
 from pipelines.io.policy_inputs import PolicyInputs
-from pipelines.io.warehouse import connect
+from pipelines.io.warehouse import connect, sql_literal
 
 # input -> (query, the column naming the person: its shard key; None: broadcast to every shard)
 ShardQueries = dict[str, tuple[str, str | None]]
@@ -58,11 +58,6 @@ COVERAGE_YEAR_COLUMNS = (
 )
 
 
-def _quoted(path: Path) -> str:
-    """A path as a DuckDB string literal."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def reset_shard_work(build: Path, stage: str) -> Path:
     """An empty shard folder for ``stage`` beside the build file (leftovers discarded)."""
     work = build.with_name(build.name + ".shards") / stage
@@ -96,11 +91,11 @@ def export_shard_inputs(
             if key is None:
                 (work / "broadcast").mkdir(exist_ok=True)
                 target = work / "broadcast" / f"{name}.parquet"
-                con.execute(f"COPY ({sql}) TO {_quoted(target)} (FORMAT parquet)")
+                con.execute(f"COPY ({sql}) TO {sql_literal(target)} (FORMAT parquet)")
             else:
                 partitioned = f"SELECT *, {shard_of_sql(key, shards)} AS shard FROM ({sql})"
                 con.execute(
-                    f"COPY ({partitioned}) TO {_quoted(work / name)} "
+                    f"COPY ({partitioned}) TO {sql_literal(work / name)} "
                     "(FORMAT parquet, PARTITION_BY (shard), OVERWRITE_OR_IGNORE)"
                 )
                 for shard in range(shards):
@@ -108,11 +103,11 @@ def export_shard_inputs(
                     if not folder.exists():
                         folder.mkdir(parents=True)
                         empty = folder / "empty.parquet"
-                        con.execute(f"COPY ({sql} LIMIT 0) TO {_quoted(empty)} (FORMAT parquet)")
+                        con.execute(
+                            f"COPY ({sql} LIMIT 0) TO {sql_literal(empty)} (FORMAT parquet)")
             files = target if key is None else work / name / "*" / "*.parquet"
-            rows[name] = int(
-                con.execute(f"SELECT count(*) FROM read_parquet({_quoted(files)})").fetchone()[0]
-            )
+            count = f"SELECT count(*) FROM read_parquet({sql_literal(files)})"
+            rows[name] = int(con.execute(count).fetchone()[0])
     return rows
 
 
@@ -150,7 +145,7 @@ def publish_shard_outputs(
     with connect(build) as con:
         con.execute(
             f"CREATE OR REPLACE TABLE main.{table} AS SELECT {columns} FROM "
-            f"read_parquet({_quoted(work / 'output' / 'shard-*.parquet')}) ORDER BY {order_by}"
+            f"read_parquet({sql_literal(work / 'output' / 'shard-*.parquet')}) ORDER BY {order_by}"
         )
         return int(con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0])
 

@@ -49,6 +49,11 @@ def building_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".building")
 
 
+def sql_literal(value: object) -> str:
+    """``value`` (text or a path) as a DuckDB string literal, quotes doubled."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 @contextlib.contextmanager
 def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open one DuckDB connection, closed on exit; creates the internal schemas when writable.
