@@ -44,7 +44,7 @@ SOURCES: dict[str, SourceSpec] = {
         SourceSpec("death", DeathRaw, DeathStaged, ("id_number",), False),
         SourceSpec("student", StudentRaw, StudentStaged, ("id_number",), True),
         SourceSpec("tax_payment", TaxPaymentRaw, TaxPaymentStaged, ("payment_id",), False),
-        SourceSpec("claims", ClaimsRaw, ClaimsStaged, ("id_number", "year", "scheme"), False),
+        SourceSpec("claims", ClaimsRaw, ClaimsStaged, ("id_number", "year"), False),
         SourceSpec("assistance", AssistanceRaw, AssistanceStaged, ("id_number",), True),
         SourceSpec(
             "status_change", StatusChangeRaw, StatusChangeStaged,

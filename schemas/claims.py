@@ -1,4 +1,5 @@
-"""医保结算汇总 claims summaries (medical insurance, events): one row per person, year, scheme."""
+"""医保结算汇总 claims summaries (medical insurance, events): one row per person-year, latest wins
+(extracts.md; ``scheme`` is a column of the record, not part of its key)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class ClaimsRaw(RawBase):
 
 
 class ClaimsStaged(LineageMixin, ClaimsRaw):
-    """One row per person, year and scheme (key), latest delivery wins."""
+    """One row per person-year (key: id_number, year), latest delivery wins."""
 
     id_number: str = id_field(True)
     year: pl.Int32 = integer_field(

@@ -317,13 +317,18 @@ def status_changes(
 def claims(
     payments: pl.DataFrame, rng: np.random.Generator, ctx: Context, nights: list[int]
 ) -> pl.DataFrame:
-    """One row per person, year and scheme with coverage; the current year resent on later nights."""
+    """One row per person-year with coverage (extracts.md: "one row per person-year"); the
+    current year resent on later nights.
+
+    A person who paid into both schemes in a year (a switch) is summarised under the resident
+    scheme, the one whose claims the zero-claim incentive reads ("resident" sorts last).
+    """
     live = payments.filter(pl.col("kind") == "normal")
     py = (
         live.select("_pid", "name", "scheme", year=pl.col("period").str.slice(0, 4).cast(pl.Int32))
-        .unique(["_pid", "year", "scheme"], keep="first")
         .filter(pl.col("year") <= ctx.end_date.year)
         .sort("_pid", "year", "scheme")
+        .unique(["_pid", "year"], keep="last", maintain_order=True)
     )
     n = py.height
     zero = rng.random(n) < 0.55

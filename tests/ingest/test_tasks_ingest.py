@@ -340,3 +340,26 @@ def test_load_reference_replaces_a_changed_file_only(inbox, tmp_path):
     assert load_reference.fn(build, [defaults, inbox / "reference"])["divisions"] == 1
     assert _rows(build, "SELECT base_cap, effective_from::VARCHAR FROM reference.base_caps") == [
         (400000.0, "2026-01-01")]
+
+
+CLAIMS_HEADER = ["id_number", "year", "scheme", "fund_paid"]
+
+
+def test_claims_are_one_row_per_person_year_and_the_latest_wins_whatever_its_scheme(
+        inbox, tmp_path):
+    # extracts.md: claims are "one row per person-year, latest wins"; scheme is not in the key
+    build = tmp_path / "w.duckdb"
+    write_csv(inbox / "2026-01-02" / "claims.csv", CLAIMS_HEADER,
+              [[A, "2025", "职工医保", "10"], [A, "2024", "居民医保", "0"]])
+    _run(build, inbox)
+    write_csv(inbox / "2026-01-03" / "claims.csv", CLAIMS_HEADER,
+              [[A, "2025", "居民医保", "0"], [A, "2025", "职工医保", "7"]])
+    summary = _run(build, inbox)
+    assert _rows(build, "SELECT year, scheme, fund_paid, delivery_date::VARCHAR "
+                        "FROM staging.claims ORDER BY year") == [
+        (2024, "resident", 0.0, "2026-01-02"), (2025, "resident", 0.0, "2026-01-03")]
+    # the second row of the same person-year in one delivery is a duplicate key
+    assert _rows(build, "SELECT line, \"column\", \"check\" FROM main.rejects "
+                        "WHERE source = 'claims'") == [(3, "id_number,year", "duplicate_key")]
+    claims = summary.sources["claims"]
+    assert (claims.rows_read, claims.rows_accepted, claims.rows_rejected) == (2, 1, 1)
