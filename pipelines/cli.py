@@ -82,7 +82,9 @@ def run(
         Optional[int], typer.Option(min=1, help="person shards for the per-person stages")
     ] = None,
     dask_address: Annotated[
-        Optional[str], typer.Option("--dask-address", help="Dask scheduler, tcp://host:8786")
+        Optional[str], typer.Option(
+            "--dask-address",
+            help="Dask scheduler, tcp://host:8786: shard tasks and the ingest's checks run there")
     ] = None,
     batch_rows: Annotated[
         Optional[int],

@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         "once; a larger population is processed in person buckets, one after another",
     )
     dask_address: str | None = Field(
-        None, description="Dask scheduler (tcp://host:8786) for the shard tasks; default: local"
+        None, description="Dask scheduler (tcp://host:8786) for the shard tasks and the "
+        "ingest's reading and checks; default: local (the ingest in process)"
     )
 
     def run_date(self) -> date:

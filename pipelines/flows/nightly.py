@@ -15,6 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from pipelines.flows.artifacts import publish_run_artifact
+from pipelines.flows.ingest_on_dask import run_ingest
 from pipelines.flows.run_log import RunRecorder
 from pipelines.flows.sharded import (
     refuse_unencrypted_shards,
@@ -23,7 +24,7 @@ from pipelines.flows.sharded import (
     run_policy_status,
     run_worklist,
 )
-from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
+from pipelines.flows.tasks_ingest import load_reference
 from pipelines.flows.tasks_outputs import (
     describe_warehouse,
     export_worklists,
@@ -58,7 +59,8 @@ def nightly(settings: Settings | None = None) -> dict:
         with recorder.stage("reference"):
             recorder.count(load_reference(build, [settings.reference, settings.inbox / "reference"]))
         with recorder.stage("ingest"):
-            recorder.count(ingest_deliveries(build, settings.inbox, settings.max_reject_rate))
+            recorder.count(run_ingest(build, settings.inbox, settings.max_reject_rate,
+                                      settings.dask_address))
         with recorder.stage("person"):
             recorder.count(build_person(build, as_of))
         with recorder.stage("coverage"):

@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 from collections import defaultdict, deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +117,7 @@ class IngestSummary:
     files_ingested: int = 0
     files_skipped: int = 0
     files_rejected: int = 0
+    units_on_cluster: int = 0  # units of files read and checked on a Dask cluster
 
     def source(self, name: str) -> SourceCounts:
         return self.sources.setdefault(name, SourceCounts())
@@ -128,7 +129,7 @@ class IngestSummary:
         totals = {f: sum(getattr(c, f) for c in self.sources.values()) for f in fields}
         per_source = {f"{name}_{f}": getattr(c, f)
                       for name, c in sorted(self.sources.items()) for f in fields[:3]}
-        return {**totals, **per_source}
+        return {**totals, "units_on_cluster": self.units_on_cluster, **per_source}
 
     def table(self) -> str:
         """A plain-text table, one line per source."""
@@ -206,15 +207,29 @@ def ingest_deliveries(
     rejected / read over the records of files that could be read (a file rejected whole
     stages nothing and replaces no snapshot, so it cannot wipe anyone's status).
     """
+    return ingest(build, inbox, max_reject_rate, functools.partial(_ingest_nights,
+                                                                   batch_rows=batch_rows))
+
+
+# How a run's nights are staged: (con, nights, divisions, summary) -> None; in this process
+# (``_ingest_nights``) or with the reading and checking on a Dask cluster (ingest_on_dask).
+NightsIngest = Callable[[duckdb.DuckDBPyConnection, "dict[str, list[Delivery]]", "Divisions",
+                         "IngestSummary"], None]
+
+
+def ingest(build: Path, inbox: Path, max_reject_rate: float,
+           ingest_nights: NightsIngest) -> IngestSummary:
+    """Every delivery of ``inbox`` by night, oldest first, through ``ingest_nights``; refunds
+    recomputed, the summary logged, ``RejectRateExceeded`` raised after logging."""
     summary = IngestSummary()
     with connect(build) as con:
         con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         store.ensure_tables(con)
-        divisions = _divisions(con)
+        divisions = read_divisions(con)
         nights: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in discover(Path(inbox), SOURCES):
             nights[delivery.batch_id].append(delivery)
-        _ingest_nights(con, nights, divisions, summary, batch_rows)  # oldest night first
+        ingest_nights(con, nights, divisions, summary)  # oldest night first
         store.recompute_refunds(con)
     _logger().info("ingest summary\n%s", summary.table())
     _raise_if_over_threshold(summary, max_reject_rate)
@@ -222,7 +237,7 @@ def ingest_deliveries(
 
 
 @dataclass(frozen=True)
-class _Divisions:
+class Divisions:
     """Division codes of the run: division columns, ID numbers (with historical codes)."""
 
     current: pl.Series
@@ -230,14 +245,14 @@ class _Divisions:
     six_digits: bool  # every current code matches the staged ``str_matches`` ``^[0-9]{6}$``
 
 
-def _divisions(con) -> _Divisions:
+def read_divisions(con) -> Divisions:
     historical = store.historical_divisions()
     current = store.current_divisions(con)
     if current.len() == 0:
         _logger().warning("reference.divisions is empty: division columns are checked "
                           "against python-stdnum's code list instead")
         current = historical
-    return _Divisions(current, pl.concat([current, historical]).unique(),
+    return Divisions(current, pl.concat([current, historical]).unique(),
                       bool(current.str.contains(r"^[0-9]{6}$").all()))
 
 
@@ -255,7 +270,7 @@ def _log_row(file, sha, read, accepted, rejected, batch_id, status, source,
 
 
 @dataclass
-class _FileResult:
+class FileResult:
     """One file staged into its source's incoming table (failures kept until it completes)."""
 
     delivery: Delivery
@@ -274,33 +289,40 @@ class _FileResult:
 STAGED_AHEAD = 3
 
 
-def _ingest_nights(con, nights: dict[str, list[Delivery]], divisions: _Divisions,
-                   summary: IngestSummary, batch_rows: int) -> None:
+def _ingest_nights(con, nights: dict[str, list[Delivery]], divisions: Divisions,
+                   summary: IngestSummary, *, batch_rows: int) -> None:
     """Every delivery folder in order, each in one transaction: its files staged, then merged
     per source and committed.
 
-    Reading and checking (``_stage_nights``) run in a worker thread ahead of this thread,
+    Reading and checking (``stage_nights``) run in a worker thread ahead of this thread,
     which writes to DuckDB (``_Night.apply``): both release the GIL, so on two cores the
     writes of a batch overlap the checks of the next instead of waiting for them, and a
     night's merges overlap the checks of the next night's first files. Checking needs no
     DuckDB: what was ingested before this run is read once, what this run ingests the worker
-    knows itself (``_stage_nights``).
+    knows itself (``stage_nights``).
     """
     logged_pairs, logged_shas = store.logged_files(con)
-    events = _stage_nights(nights, logged_pairs, logged_shas, divisions, batch_rows)
+    events = stage_nights(nights, logged_pairs, logged_shas, divisions, batch_rows)
+    with contextlib.closing(in_background(events, ahead=STAGED_AHEAD)) as staged:
+        write_events(con, staged, summary, logged_pairs)
+
+
+def write_events(con, events: Iterator[Event | NightDone], summary: IngestSummary,
+                 logged_pairs: set[tuple[str, str]]) -> None:
+    """The DuckDB side of the ingest: each night's events written in one transaction, merged
+    and committed at its ``NightDone``."""
     night: _Night | None = None
-    with contextlib.closing(_in_background(events, ahead=STAGED_AHEAD)) as staged:
-        for event in staged:
-            if night is None:
-                batch_id = event.batch_id if isinstance(event, _NightDone) \
-                    else event.delivery.batch_id
-                night = _Night(con, batch_id, summary, logged_pairs)
-                con.begin()
-            if isinstance(event, _NightDone):
-                _finish_night(night)
-                night = None
-            else:
-                night.apply(event)
+    for event in events:
+        if night is None:
+            batch_id = event.batch_id if isinstance(event, NightDone) \
+                else event.delivery.batch_id
+            night = _Night(con, batch_id, summary, logged_pairs)
+            con.begin()
+        if isinstance(event, NightDone):
+            _finish_night(night)
+            night = None
+        else:
+            night.apply(event)
 
 
 def _finish_night(night: _Night) -> None:
@@ -325,25 +347,25 @@ class _Night:
     summary: IngestSummary
     logged_pairs: set[tuple[str, str]]
     log_rows: list[dict] = field(default_factory=list)
-    by_source: dict[str, list[_FileResult]] = field(default_factory=lambda: defaultdict(list))
+    by_source: dict[str, list[FileResult]] = field(default_factory=lambda: defaultdict(list))
     whole_file_rejected: set[str] = field(default_factory=set)
     incoming: dict[str, store.Incoming] = field(default_factory=dict)  # per source
     appended: set[str] = field(default_factory=set)  # files with rows appended
 
-    def apply(self, event: _Event) -> None:
+    def apply(self, event: Event) -> None:
         """Write what the event says, in the order the files come."""
         delivery = event.delivery
         counts = self.summary.source(delivery.source or "unknown")
-        if isinstance(event, _Skipped):
+        if isinstance(event, Skipped):
             counts.files_skipped += 1
             self.summary.files_skipped += 1
             if (delivery.file, event.sha) not in self.logged_pairs:  # same bytes, other name
                 self.log_rows.append(_log_row(delivery.file, event.sha, 0, 0, 0, self.batch_id,
                                               "skipped_duplicate", delivery.source))
-        elif isinstance(event, _StagedRows):
+        elif isinstance(event, StagedRows):
             store.append_incoming(self.con, self._incoming(delivery), event.rows)
             self.appended.update(event.files)
-        elif isinstance(event, _Rejected):
+        elif isinstance(event, Rejected):
             incoming = self._incoming(delivery)
             if delivery.file in self.appended:  # found unreadable half-way through
                 store.discard_incoming_file(self.con, incoming, delivery.file)
@@ -365,7 +387,7 @@ class _Night:
 
 
 @dataclass(frozen=True)
-class _Skipped:
+class Skipped:
     """A file whose bytes were ingested before (under this name or another)."""
 
     delivery: Delivery
@@ -373,7 +395,7 @@ class _Skipped:
 
 
 @dataclass(frozen=True)
-class _StagedRows:
+class StagedRows:
     """Accepted, validated staged rows of one batch (of ``files``, in order), to append."""
 
     delivery: Delivery  # the first file's
@@ -382,7 +404,7 @@ class _StagedRows:
 
 
 @dataclass(frozen=True)
-class _Rejected:
+class Rejected:
     """A file rejected whole (rows of it already appended must be discarded)."""
 
     delivery: Delivery
@@ -390,38 +412,38 @@ class _Rejected:
     reason: UnreadableFile
 
 
-_Event = _Skipped | _StagedRows | _Rejected | _FileResult
+Event = Skipped | StagedRows | Rejected | FileResult
 
 
 @dataclass(frozen=True)
-class _NightDone:
+class NightDone:
     """Every file of the night ``batch_id`` was handed on: its merges may run."""
 
     batch_id: str
 
 
-def _stage_nights(nights: dict[str, list[Delivery]], logged_pairs: set[tuple[str, str]],
-                  logged_shas: set[str], divisions: _Divisions,
-                  batch_rows: int) -> Iterator[_Event | _NightDone]:
+def stage_nights(nights: dict[str, list[Delivery]], logged_pairs: set[tuple[str, str]],
+                 logged_shas: set[str], divisions: Divisions, batch_rows: int,
+                 shas: dict[str, str] | None = None) -> Iterator[Event | NightDone]:
     """What to do with each file, night by night in order, each night ending in a
-    ``_NightDone``; no DuckDB (it runs in a worker thread).
+    ``NightDone``; no DuckDB (it runs in a worker thread).
 
     Bytes already ingested are skipped, also when an earlier file of this run had them (in
     this night or an earlier one: those are exactly the files the earlier nights log as
-    ingested). A file ends in a ``_FileResult`` (after its ``_StagedRows``) or a
-    ``_Rejected``. Batches of consecutive files of one source are checked together
-    (``_Batch``), never across nights.
+    ingested). A file ends in a ``FileResult`` (after its ``StagedRows``) or a
+    ``Rejected``. Batches of consecutive files of one source are checked together
+    (``_Batch``), never across nights. ``shas``: files' sha256 already known (by ``file``).
     """
     seen = set(logged_shas)
     pending: _Batch | None = None  # read, not yet checked
     night: str | None = None
     deliveries = [d for files in nights.values() for d in files]
-    for delivery, sha, prepared in _prepared_ahead(deliveries, logged_pairs, logged_shas):
+    for delivery, sha, prepared in _prepared_ahead(deliveries, logged_pairs, logged_shas, shas):
         if night is not None and delivery.batch_id != night:
             if pending:
                 yield from pending.stage()
                 pending = None
-            yield _NightDone(night)
+            yield NightDone(night)
         night = delivery.batch_id
         known = (delivery.file, sha) in logged_pairs or sha in seen
         if pending and (known or delivery.problem or pending.source != delivery.source):
@@ -430,7 +452,7 @@ def _stage_nights(nights: dict[str, list[Delivery]], logged_pairs: set[tuple[str
         if known:
             if isinstance(prepared, PreparedCsv):  # the same bytes came earlier in this run
                 prepared.close()
-            yield _Skipped(delivery, sha)
+            yield Skipped(delivery, sha)
             continue
         if not delivery.problem:
             pending = pending or _Batch(SOURCES[delivery.source], divisions, batch_rows)
@@ -440,21 +462,22 @@ def _stage_nights(nights: dict[str, list[Delivery]], logged_pairs: set[tuple[str
                 pending.forget(delivery.file)
                 yield from pending.stage()
                 pending = None
-            yield _Rejected(delivery, sha, outcome)
+            yield Rejected(delivery, sha, outcome)
         else:
             seen.add(sha)
             pending.complete(outcome)
     if pending:
         yield from pending.stage()
     if night is not None:
-        yield _NightDone(night)
+        yield NightDone(night)
 
 
 _Prepared = PreparedCsv | UnreadableFile | None
 
 
 def _prepared_ahead(
-    deliveries: list[Delivery], logged_pairs: set[tuple[str, str]], logged_shas: set[str]
+    deliveries: list[Delivery], logged_pairs: set[tuple[str, str]], logged_shas: set[str],
+    shas: dict[str, str] | None = None,
 ) -> Iterator[tuple[Delivery, str, _Prepared]]:
     """Each delivery with its sha256 and, for a CSV not ingested before, its text prepared
     (``prepare_csv``: checked, decoded to UTF-8) or the reason it cannot be read.
@@ -465,7 +488,7 @@ def _prepared_ahead(
     Prepared text that is not used (the generator closed early) is removed.
     """
     def prepare(delivery: Delivery) -> tuple[Delivery, str, _Prepared]:
-        sha = sha256_of(delivery.path)
+        sha = (shas or {}).get(delivery.file) or sha256_of(delivery.path)
         if (delivery.problem or file_format(delivery.path) not in ("csv", "csv.gz")
                 or (delivery.file, sha) in logged_pairs or sha in logged_shas):
             return delivery, sha, None
@@ -496,19 +519,19 @@ class _Batch:
 
     A night delivers hundreds of small files (a few hundred records each); checking each
     alone cost a fixed 10-20 ms of planning and validation per file. Each file's failures
-    and counts are kept on its own ``_FileResult``; a file's result is handed on after every
+    and counts are kept on its own ``FileResult``; a file's result is handed on after every
     batch of it was checked and its rows handed on.
     """
 
-    def __init__(self, spec: SourceSpec, divisions: _Divisions, rows: int) -> None:
+    def __init__(self, spec: SourceSpec, divisions: Divisions, rows: int) -> None:
         self.spec, self.divisions, self.rows = spec, divisions, rows
         self.source = spec.name
-        self.parts: list[tuple[_FileResult, pl.DataFrame]] = []
-        self.done: list[_FileResult] = []  # complete files whose rows may still be in parts
+        self.parts: list[tuple[FileResult, pl.DataFrame]] = []
+        self.done: list[FileResult] = []  # complete files whose rows may still be in parts
         keep = staged_columns(spec.staged)
         self.columns = [c for c in keep if c not in LINEAGE_COLUMNS]
 
-    def add(self, result: _FileResult, raw: pl.DataFrame) -> Iterator[_Event]:
+    def add(self, result: FileResult, raw: pl.DataFrame) -> Iterator[Event]:
         """Take a validated raw batch of a file; check what is read once ``rows`` are in.
 
         What was read before is checked first if this batch would take it past ``rows``, so
@@ -530,14 +553,14 @@ class _Batch:
         if waiting + raw.height >= self.rows:
             yield from self.stage()
 
-    def complete(self, result: _FileResult) -> None:
+    def complete(self, result: FileResult) -> None:
         self.done.append(result)
 
     def forget(self, file: str) -> None:
         """Drop the unchecked batches of a file rejected whole."""
         self.parts = [(r, part) for r, part in self.parts if r.delivery.file != file]
 
-    def stage(self) -> Iterator[_Event]:
+    def stage(self) -> Iterator[Event]:
         """Check the batches read so far: the rows to append, then the complete files."""
         if self.parts:
             results = {r.delivery.file: r for r, _ in self.parts}
@@ -554,12 +577,12 @@ class _Batch:
                 result.rejected_identity.append(
                     staged.rejected_identity.filter(pl.col("source_file") == file))
             if rows.height:
-                yield _StagedRows(first, rows, tuple(results))
+                yield StagedRows(first, rows, tuple(results))
         yield from self.done
         self.done = []
 
 
-def _in_background(events: Iterator[_Event], ahead: int = 1) -> Iterator[_Event]:
+def in_background(events: Iterator[Event], ahead: int = 1) -> Iterator[Event]:
     """The items of ``events``, computed in a worker thread at most ``ahead`` items ahead.
 
     Bounded, so memory holds one or two batches more than a sequential loop. An exception in
@@ -624,7 +647,7 @@ _REJECT_SCHEMA = {"batch_id": pl.Utf8, "source": pl.Utf8, "file": pl.Utf8, "line
 
 
 def _read_file(delivery: Delivery, sha: str, prepared: _Prepared, batch: _Batch | None,
-               batch_rows: int) -> Generator[_Event, None, _FileResult | UnreadableFile]:
+               batch_rows: int) -> Generator[Event, None, FileResult | UnreadableFile]:
     """Read one file batch by batch into ``batch`` (which yields what it checked); returns the
     file's result, or an ``UnreadableFile`` that rejects it whole. ``prepared``: its text
     made ready ahead (closed here), or why it cannot be read."""
@@ -642,7 +665,7 @@ def _read_file(delivery: Delivery, sha: str, prepared: _Prepared, batch: _Batch 
                     f"{delivery.file}: missing required column(s) {', '.join(headers.missing)}",
                     rows=opened.lazy.select(pl.len()).collect().item(),
                 )
-            result = _FileResult(delivery, sha, opened.encoding, headers.extra)
+            result = FileResult(delivery, sha, opened.encoding, headers.extra)
             for raw in opened.batches(batch_rows):
                 raw = _validate_raw(spec, raw.rename(headers.renames))
                 result.rows_read += raw.height
@@ -662,7 +685,7 @@ def _read_file(delivery: Delivery, sha: str, prepared: _Prepared, batch: _Batch 
     return result
 
 
-def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[_FileResult],
+def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[FileResult],
                   summary: IngestSummary, *, replace: bool) -> list[dict]:
     """Duplicate keys across the night's parts, rejects written, rows merged; log rows."""
     spec = incoming.spec
@@ -779,7 +802,7 @@ def _validate_staged(spec: SourceSpec, result: StagedExtract,
     return result.staged
 
 
-def _count(spec, batch_id, f: _FileResult, accepted: int, rejected_records: int,
+def _count(spec, batch_id, f: FileResult, accepted: int, rejected_records: int,
            summary) -> dict:
     """Counts of one file: read = accepted + rejected, asserted against the rejects table."""
     rejected = f.rows_read - accepted

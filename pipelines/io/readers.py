@@ -48,6 +48,10 @@ class UnreadableFile(Exception):
         self.reason = reason
         self.rows = rows  # data rows, when the file could be read but not accepted
 
+    def __reduce__(self):
+        """Picklable with its fields (a Dask worker hands it back to the flow)."""
+        return type(self), (self.check, self.reason, self.rows)
+
 
 @dataclass(frozen=True)
 class ReadResult:

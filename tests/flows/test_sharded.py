@@ -56,20 +56,21 @@ def two_nights(prefect_harness, dask_address, tmp_path_factory) -> tuple[Path, P
     return single.warehouse, sharded.warehouse
 
 
-def _tables(warehouse: Path) -> dict[str, tuple[list[tuple], pl.DataFrame]]:
-    """Every published table (but the run log): its column types and its rows, sorted."""
+def _tables(warehouse: Path, schema: str = "main") -> dict[str, tuple[list[tuple], pl.DataFrame]]:
+    """Every published table of ``schema`` (but the run log): its column types and its rows,
+    sorted."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = [
             row[0]
-            for row in con.sql(
-                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [schema]
             ).fetchall()
             if row[0] not in RUN_TABLES
         ]
         return {
             name: (
-                con.sql(f"DESCRIBE main.{name}").fetchall(),
-                con.sql(f"SELECT * FROM main.{name}").pl().sort(pl.all(), nulls_last=True),
+                con.sql(f"DESCRIBE {schema}.{name}").fetchall(),
+                con.sql(f"SELECT * FROM {schema}.{name}").pl().sort(pl.all(), nulls_last=True),
             )
             for name in names
         }
@@ -87,6 +88,22 @@ def test_sharded_night_equals_single_process_night(two_nights) -> None:
     differ = [name for name, (_, rows) in single.items() if not sharded[name][1].equals(rows)]
     assert differ == []
     assert_frame_equal(sharded["policy_status"][1], single["policy_status"][1], check_exact=True)
+
+
+def test_ingest_on_the_cluster_stages_exactly_what_the_process_stages(two_nights) -> None:
+    """With --dask-address the deliveries are read and checked on the cluster: every staged
+    table, rejects and the ingest log are those of the in-process ingest (issue 9)."""
+    single, sharded = (_tables(warehouse, "staging") for warehouse in two_nights)
+    assert set(sharded) == set(single)
+    assert single["tax_payment"][1].height > 1_000
+    assert {name: sharded[name][0] for name in single} == {n: t for n, (t, _) in single.items()}
+    assert [name for name, (_, rows) in single.items() if not sharded[name][1].equals(rows)] == []
+    units = []
+    for warehouse in two_nights:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            units.append(con.execute("SELECT (counts->>'units_on_cluster')::INTEGER FROM "
+                                 "main.run_stage_log WHERE stage = 'ingest'").fetchone()[0])
+    assert units[0] == 0 and units[1] > 10
 
 
 def test_sharded_night_logs_its_shards(two_nights) -> None:

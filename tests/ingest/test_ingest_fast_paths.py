@@ -4,7 +4,7 @@
   the work-table path must give identical tables for the same deliveries;
 - staged rows are validated against the schema and only the checks ``stage_extract`` does not
   apply itself; those still stop the run;
-- reading and checking run one batch ahead in a worker thread (``_in_background``);
+- reading and checking run one batch ahead in a worker thread (``in_background``);
 - UTF-8 validation and the mixed-encoding check of GB18030 files scan bytes, not lines;
 - the check character comes from partial-sum tables, ``refunded_by`` from the refunds only.
 """
@@ -219,7 +219,7 @@ def test_in_background_keeps_order_and_raises_the_workers_exception_in_place():
 
     got = []
     with pytest.raises(ValueError, match="broken in the worker"):
-        for item in tasks._in_background(events()):
+        for item in tasks.in_background(events()):
             got.append(item)
     assert got == [0, 1, 2, 3, 4]
 
@@ -233,7 +233,7 @@ def test_in_background_stops_the_worker_when_the_consumer_stops():
         finally:
             closed.append(True)
 
-    staged = tasks._in_background(events())
+    staged = tasks.in_background(events())
     assert [next(staged) for _ in range(3)] == [0, 1, 2]
     staged.close()
     assert closed == [True]
