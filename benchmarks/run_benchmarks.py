@@ -41,7 +41,8 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager
+import zlib
+from contextlib import contextmanager, suppress
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -90,24 +91,40 @@ def _open_bytes(path: Path):
     return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
 
 
+# A broken copy the generator delivers beside a good file (a cut gzip stream) ends in these
+_CUT = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+def _unreadable() -> tuple[type[Exception], ...]:
+    """What reading one of the generator's broken copies (no records, a cut line) raises."""
+    import duckdb
+    import polars as pl
+
+    return (pl.exceptions.PolarsError, duckdb.Error)
+
+
 def _is_utf8(path: Path) -> bool:
+    """Whether the file decodes as UTF-8 to its end (a cut gzip stream does not)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     with _open_bytes(path) as handle:
         try:
             while chunk := handle.read(CHUNK):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, *_CUT):
             return False
     return True
 
 
 def _transcode(path: Path, target: Path) -> None:
-    """Streaming GB18030 -> UTF-8, 16 MB at a time (research-notes.md)."""
-    decoder = codecs.getincrementaldecoder("gb18030")(errors="strict")
+    """Streaming GB18030 -> UTF-8, 16 MB at a time (research-notes.md). The generator's broken
+    copies (an undecodable byte, a cut gzip stream), which the flow reads until it rejects
+    them, are read as far as they go, bad bytes replaced."""
+    decoder = codecs.getincrementaldecoder("gb18030")(errors="replace")
     with _open_bytes(path) as source, open(target, "w", encoding="utf-8", newline="") as out:
-        while chunk := source.read(CHUNK):
-            out.write(decoder.decode(chunk))
+        with suppress(*_CUT):
+            while chunk := source.read(CHUNK):
+                out.write(decoder.decode(chunk))
         out.write(decoder.decode(b"", final=True))
 
 
@@ -157,7 +174,9 @@ def measure_store_floor(inbox: Path) -> float:
             if path.suffix in (".csv", ".gz") and not _is_utf8(path):
                 readable = Path(scratch) / (path.name.removesuffix(".gz") + ".utf8.csv")
                 _transcode(path, readable)
-            con.execute(f"CREATE TABLE file_{number} AS SELECT * FROM {_duckdb_source(con, readable)}")
+            with suppress(*_unreadable()):  # a broken copy of a few KB, rejected whole
+                con.execute(
+                    f"CREATE TABLE file_{number} AS SELECT * FROM {_duckdb_source(con, readable)}")
             if readable != path:
                 readable.unlink()
         con.execute("CHECKPOINT")
@@ -185,8 +204,11 @@ def measure_floor(inbox: Path) -> dict:
             if path.suffix in (".csv", ".gz") and not _is_utf8(path):
                 readable = Path(scratch) / (path.name.removesuffix(".gz") + ".utf8.csv")
                 transcode_s += _timed(_transcode, path, readable)[1]
-            count, by_polars = _timed(_read_polars, readable)
-            _, by_duckdb = _timed(_read_duckdb, con, readable)
+            try:
+                count, by_polars = _timed(_read_polars, readable)
+                _, by_duckdb = _timed(_read_duckdb, con, readable)
+            except _unreadable():  # a broken copy of a few KB, which the flow rejects whole
+                continue
             rows += int(count)
             polars_s, duckdb_s = polars_s + by_polars, duckdb_s + by_duckdb
             best_s += min(by_polars, by_duckdb)
