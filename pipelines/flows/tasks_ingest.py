@@ -253,7 +253,7 @@ def read_divisions(con) -> Divisions:
                           "against python-stdnum's code list instead")
         current = historical
     return Divisions(current, pl.concat([current, historical]).unique(),
-                      bool(current.str.contains(r"^[0-9]{6}$").all()))
+                     bool(current.str.contains(r"^[0-9]{6}$").all()))
 
 
 def _raise_if_over_threshold(summary: IngestSummary, threshold: float) -> None:
