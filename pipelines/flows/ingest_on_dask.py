@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,8 +175,10 @@ def check_delivery_unit(unit: DeliveryUnit, divisions: Divisions, batch_rows: in
     return events
 
 
-def replay_units(plan: list[DeliveryUnit | Skipped | NightDone],
-                 results) -> Iterator[Event | NightDone]:
+def replay_units(
+    plan: list[DeliveryUnit | Skipped | NightDone],
+    results: Callable[[DeliveryUnit], list[Event | StagedParquet]],
+) -> Iterator[Event | NightDone]:
     """The events of the run in order, as the in-process ingest yields them: each unit's
     ``results(unit)`` with its rows read back (and their parquet removed).
 
