@@ -46,9 +46,9 @@ from pipelines.io import staging_store as store
 from pipelines.io.inbox import Delivery, sha256_of
 from pipelines.stages.stage_extract import SOURCE_FILE
 
-# Input per unit (one Prefect task): large enough that a task's fixed cost (~0.1 s of
-# Prefect and Dask bookkeeping) is small beside its work; small files are grouped, a large
-# file is a unit of its own.
+# Input per unit (one Prefect task): large enough that a task's fixed cost (Prefect's and
+# Dask's bookkeeping, the planning of the checks) stays small beside its work; small files
+# are grouped, a large file is a unit of its own (1M persons: 49 units).
 UNIT_BYTES = 64 * 2**20
 HASH_THREADS = 4  # hashlib releases the GIL: the host hashes files in parallel
 
