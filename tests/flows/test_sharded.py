@@ -101,8 +101,9 @@ def test_ingest_on_the_cluster_stages_exactly_what_the_process_stages(two_nights
     units = []
     for warehouse in two_nights:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            units.append(con.execute("SELECT (counts->>'units_on_cluster')::INTEGER FROM "
-                                 "main.run_stage_log WHERE stage = 'ingest'").fetchone()[0])
+            units.append(con.execute(
+                "SELECT (counts->>'units_on_cluster')::INTEGER FROM main.run_stage_log "
+                "WHERE stage = 'ingest'").fetchone()[0])
     assert units[0] == 0 and units[1] > 10
 
 
