@@ -692,7 +692,7 @@ def _merge_source(con, incoming: store.Incoming, batch_id: str, files: list[File
     id_columns = {n for n, i in staged_columns(spec.staged).items() if i.get("kind") == "id"}
     store.reject_duplicates(
         con, incoming, batch_id,
-        duplicate_key_sql(incoming.rows, spec.key, id_columns),
+        functools.partial(duplicate_key_sql, incoming.rows, spec.key, id_columns),
         MESSAGES["duplicate_key"],
     )
     # every file's failures in one insert (in file order), not one small insert per file;

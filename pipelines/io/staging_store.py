@@ -14,6 +14,7 @@ identical. Rules (extracts.md, docs/architecture.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -158,6 +159,8 @@ class Incoming:
     night: date
     direct: bool
     pending: list[pl.DataFrame] = field(default_factory=list)  # less than a row group
+    # every appended row's (source_file, line, key hash): duplicate_candidates' input
+    key_hashes: list[pl.DataFrame] = field(default_factory=list)
 
     @property
     def table(self) -> str:
@@ -207,10 +210,15 @@ def append_incoming(con: duckdb.DuckDBPyConnection, incoming: Incoming,
     """Append staged rows (all of ``incoming.night``), in order, whole row groups at a time.
 
     Rows short of a row group wait in ``incoming.pending`` for the next append or
-    ``flush_incoming``; DuckDB reads the frame through Arrow.
+    ``flush_incoming``; DuckDB reads the frame through Arrow. Each row's key hash is kept
+    (``duplicate_candidates``).
     """
     if rows.height:
         incoming.pending.append(rows)
+        incoming.key_hashes.append(rows.select(  # 16 bytes a row
+            pl.col("source_file").cast(pl.Categorical), pl.col("line").cast(pl.UInt32),
+            key_hash=pl.struct(*incoming.spec.key).hash(),
+        ))
     waiting = sum(frame.height for frame in incoming.pending)
     if waiting >= ROW_GROUP_ROWS:
         whole = waiting - waiting % ROW_GROUP_ROWS
@@ -242,16 +250,48 @@ def discard_incoming_file(con: duckdb.DuckDBPyConnection, incoming: Incoming, fi
     """Forget the rows staged from a file found unreadable half-way through."""
     incoming.pending = [frame.filter(pl.col("source_file") != file)
                         for frame in incoming.pending]
+    incoming.key_hashes = [frame.filter(pl.col("source_file").cast(pl.Utf8) != file)
+                           for frame in incoming.key_hashes]
     con.execute(f"DELETE FROM {incoming.table} WHERE source_file = ? AND {incoming.tonight}",
                 [file])
 
 
+def duplicate_candidates(incoming: Incoming) -> pl.DataFrame:
+    """(source_file, line) of the night's rows whose key hash occurs more than once.
+
+    Every row of a repeated key is among them (equal keys hash alike), and a row outside them
+    has a key no other row of the night has: the exact check (``duplicate_key_sql``) needs to
+    look at these rows only, and at none on a night without candidates (the usual case). The
+    hashes are computed as the rows are appended, so DuckDB no longer reads every key of the
+    night back from storage to group it (1M persons: 11.7M payment keys, ~3 s of the writer).
+    """
+    none = pl.DataFrame(schema={"source_file": pl.Utf8, "line": pl.Int64})
+    if not incoming.key_hashes:
+        return none
+    hashes = pl.concat(incoming.key_hashes, rechunk=False)
+    # a sort and a look at the neighbour: 0.2 s for 11.7M hashes, where is_duplicated's hash
+    # table took 1.5 s
+    ordered = hashes.get_column("key_hash").sort()
+    repeated = ordered.filter(ordered == ordered.shift(1))
+    if repeated.is_empty():
+        return none
+    return hashes.filter(pl.col("key_hash").is_in(repeated.implode())).select(
+        pl.col("source_file").cast(pl.Utf8), pl.col("line").cast(pl.Int64))
+
+
 def reject_duplicates(
-    con: duckdb.DuckDBPyConnection, incoming: Incoming, batch_id: str, sql: str, message: str
+    con: duckdb.DuckDBPyConnection, incoming: Incoming, batch_id: str,
+    sql: Callable[[str], str], message: str,
 ) -> None:
-    """Move the rows ``sql`` selects from the night's rows to ``main.rejects``."""
+    """Move the night's rows with a key that occurred earlier (file, line order) to
+    ``main.rejects``: ``sql(candidates)`` selects them, given a relation with the
+    (source_file, line) of every row that may be one (``duplicate_candidates``)."""
     flush_incoming(con, incoming)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE duplicates AS {sql}")
+    candidates = duplicate_candidates(incoming)  # read by DuckDB's replacement scan
+    incoming.key_hashes = []
+    if not candidates.height:
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE duplicates AS {sql('candidates')}")
     if con.execute("SELECT count(*) FROM duplicates").fetchone()[0]:
         con.execute(
             """
@@ -272,7 +312,7 @@ def reject_duplicates(
 
 def drop_incoming(con: duckdb.DuckDBPyConnection, incoming: Incoming) -> None:
     """Drop the work table, if the night had one (and rows still waiting, if any)."""
-    incoming.pending = []
+    incoming.pending, incoming.key_hashes = [], []
     if not incoming.direct:
         con.execute(f"DROP TABLE IF EXISTS {incoming_table(incoming.spec)}")
 

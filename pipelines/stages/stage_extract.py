@@ -377,11 +377,16 @@ def canonical_headers(columns: list[str], raw_model: type) -> CanonicalHeaders:
     return CanonicalHeaders(renames, missing, extra)
 
 
-def duplicate_key_sql(table: str, key: tuple[str, ...], id_columns: set[str]) -> str:
+def duplicate_key_sql(table: str, key: tuple[str, ...], id_columns: set[str],
+                      candidates: str) -> str:
     """SQL: the rows of ``table`` whose key already occurred earlier (file, line order).
 
     ``table`` holds one night's accepted rows of one source, every part together. Output
-    columns: source_file, line, column, check, value (ID numbers masked).
+    columns: source_file, line, column, check, value (ID numbers masked). ``candidates`` is a
+    relation with the (source_file, line) of every row whose key may repeat, each row of a
+    repeated key among them (the store finds them from key hashes): keys are almost all
+    unique, so only those rows are numbered by the keys themselves (rows of different keys
+    among them are never duplicates), instead of partitioning and sorting every row.
     """
     def shown(k: str) -> str:
         text = f"CAST({k} AS VARCHAR)"
@@ -389,20 +394,12 @@ def duplicate_key_sql(table: str, key: tuple[str, ...], id_columns: set[str]) ->
 
     keys = ", ".join(key)
     value = " || ',' || ".join(shown(k) for k in key)
-    # Keys are almost all unique: group their hashes first (one aggregate over 8-byte values,
-    # not the key text) and number only the rows whose hash repeats, by the keys themselves
-    # (rows of different keys that share a hash are candidates, never duplicates), instead of
-    # partitioning and sorting every row of the night.
     return f"""
-        WITH repeated AS (
-            SELECT hash({keys}) AS h FROM {table} GROUP BY h HAVING count(*) > 1
-        )
         SELECT source_file, line, '{",".join(key)}' AS "column", 'duplicate_key' AS "check",
                {value} AS value
         FROM (
             SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY source_file, line) AS n
-            FROM {table}
-            WHERE hash({keys}) IN (SELECT h FROM repeated)
+            FROM {table} AS night SEMI JOIN {candidates} USING (source_file, line)
         )
         WHERE n > 1
     """

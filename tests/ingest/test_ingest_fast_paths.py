@@ -393,8 +393,73 @@ def test_duplicate_key_sql_numbers_repeats_in_file_and_line_order_with_null_keys
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('g', 5, 'k', 1), ('f', 9, 'k', 1), "
                 "('f', 3, 'k', 1), ('f', 4, 'k', NULL), ('f', 6, 'k', NULL), ('f', 7, 'j', 1)) "
                 "v(source_file, line, id_number, year)")
-    rows = con.execute(duplicate_key_sql("t", ("id_number", "year"), set())).fetchall()
+    every = "(SELECT source_file, line FROM t)"
+    rows = con.execute(duplicate_key_sql("t", ("id_number", "year"), set(), every)).fetchall()
     assert sorted(r[:2] for r in rows) == [("f", 6), ("f", 9), ("g", 5)]
+
+
+@pytest.mark.parametrize("candidates", [
+    [("g", 5), ("f", 9), ("f", 3), ("f", 4), ("f", 6)],  # the rows of repeated keys
+    [("g", 5), ("f", 9), ("f", 3), ("f", 4), ("f", 6), ("f", 7)],  # and a hash collision
+])
+def test_duplicate_key_sql_on_candidates_finds_what_every_row_finds(candidates):
+    """Numbering only the candidate rows gives the rejects of numbering every row, also when
+    a candidate's key is unique (two keys that share a hash are never duplicates)."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('g', 5, 'k', 1), ('f', 9, 'k', 1), "
+                "('f', 3, 'k', 1), ('f', 4, 'k', NULL), ('f', 6, 'k', NULL), ('f', 7, 'j', 1)) "
+                "v(source_file, line, id_number, year)")
+    maybe = pl.DataFrame(candidates, schema={"source_file": pl.Utf8, "line": pl.Int64},  # noqa: F841
+                         orient="row")
+    every = "(SELECT source_file, line FROM t)"
+    whole = con.execute(duplicate_key_sql("t", ("id_number", "year"), set(), every)).fetchall()
+    only = con.execute(duplicate_key_sql("t", ("id_number", "year"), set(), "maybe")).fetchall()
+    assert sorted(only) == sorted(whole)
+    assert sorted(r[:2] for r in only) == [("f", 6), ("f", 9), ("g", 5)]
+
+
+def _claims_rows(file: str, keys: list[tuple[str, int]], first_line: int = 2) -> pl.DataFrame:
+    return pl.DataFrame({
+        "source_file": [file] * len(keys), "line": range(first_line, first_line + len(keys)),
+        "id_number": [k for k, _ in keys], "year": [y for _, y in keys],
+        "delivery_date": [date(2026, 1, 2)] * len(keys),
+    }, schema={"source_file": pl.Utf8, "line": pl.Int64, "id_number": pl.Utf8,
+               "year": pl.Int32, "delivery_date": pl.Date})
+
+
+def _claims_night() -> tuple[duckdb.DuckDBPyConnection, store.Incoming]:
+    """A night of claims staged in a work table (only the key and lineage columns)."""
+    incoming = store.Incoming(SOURCES["claims"], date(2026, 1, 2), direct=False)
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute(f"CREATE TABLE {incoming.table} (source_file VARCHAR, line BIGINT, "
+                "id_number VARCHAR, year INTEGER, delivery_date DATE)")
+    return con, incoming
+
+
+def test_duplicate_candidates_are_every_row_of_a_repeated_key_across_appends():
+    """Keys hashed as rows are appended: a key repeated in a later part (or batch) makes both
+    rows candidates; unique keys never are; a file discarded half-way leaves none behind."""
+    con, incoming = _claims_night()
+    store.append_incoming(con, incoming, _claims_rows("a.csv", [(A, 2025), (B, 2025)]))
+    store.append_incoming(con, incoming, _claims_rows("b.csv", [(A, 2024), (A, 2025)]))
+    assert sorted(store.duplicate_candidates(incoming).rows()) == [("a.csv", 2), ("b.csv", 3)]
+    store.discard_incoming_file(con, incoming, "b.csv")
+    assert store.duplicate_candidates(incoming).height == 0
+    assert store.duplicate_candidates(store.Incoming(SOURCES["claims"], date(2026, 1, 2),
+                                                     direct=False)).height == 0
+
+
+def test_a_night_without_candidates_runs_no_duplicate_query():
+    con, incoming = _claims_night()
+    store.append_incoming(con, incoming, _claims_rows("a.csv", [(A, 2025), (B, 2025)]))
+
+    def never(candidates: str) -> str:
+        raise AssertionError("the duplicate query ran on a night with unique keys")
+
+    store.reject_duplicates(con, incoming, "2026-01-02", never, "repeated")
+    assert con.execute(f"SELECT count(*) FROM {incoming.table}").fetchone()[0] == 2
+    assert incoming.key_hashes == []
 
 
 def test_small_files_checked_together_keep_their_own_counts_and_rejects(inbox, tmp_path):

@@ -233,5 +233,6 @@ def test_duplicate_key_sql_masks_id_numbers():
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('f', 2, '110105199001010011', 2026), "
                 "('f', 3, '110105199001010011', 2026), ('g', 2, '110105199001010011', 2025)) "
                 "v(source_file, line, id_number, year)")
-    rows = con.execute(duplicate_key_sql("t", ("id_number", "year"), {"id_number"})).fetchall()
+    rows = con.execute(duplicate_key_sql("t", ("id_number", "year"), {"id_number"},
+                                         "(SELECT source_file, line FROM t)")).fetchall()
     assert rows == [("f", 3, "id_number,year", "duplicate_key", "110105********0011,2026")]
