@@ -39,6 +39,7 @@ from pipelines.flows.tasks_ingest import (
     ingest,
     ingest_deliveries,
     stage_nights,
+    staged_weight,
     write_events,
 )
 from pipelines.io import shards as shard_io
@@ -99,7 +100,8 @@ def _ingest_nights_on_dask(con, nights: dict[str, list[Delivery]], divisions: Di
                                       unmapped(work))
     results = {unit.number: future for unit, future in zip(units, futures, strict=True)}
     events = replay_units(plan, lambda unit: results[unit.number].result())
-    with contextlib.closing(in_background(events, ahead=STAGED_AHEAD)) as staged:
+    ahead = STAGED_AHEAD * batch_rows
+    with contextlib.closing(in_background(events, ahead, staged_weight)) as staged:
         write_events(con, staged, summary, logged_pairs)
 
 

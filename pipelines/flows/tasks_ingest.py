@@ -283,9 +283,11 @@ class FileResult:
     extra_values: list[pl.DataFrame] = field(default_factory=list)  # line, column, value
 
 
-# Staged batches that may wait for the writing thread: one while a night streams in; while a
-# night's merges and commit run (1M persons: 1-3 s a night), the next night's first batches are
-# read and checked meanwhile instead of the reading thread standing idle.
+# Staged batches (of rows) that may wait for the writing thread: one while a night streams in;
+# while a night's merges and commit run (1M persons: 2-4 s a night), the next night's first
+# files are read and checked meanwhile instead of the reading thread standing idle. The bound
+# counts rows (``staged_weight``): a night's small sources (a few thousand rows each) and the
+# events without rows (a file's counts, skips) no longer fill it.
 STAGED_AHEAD = 3
 
 
@@ -303,7 +305,8 @@ def _ingest_nights(con, nights: dict[str, list[Delivery]], divisions: Divisions,
     """
     logged_pairs, logged_shas = store.logged_files(con)
     events = stage_nights(nights, logged_pairs, logged_shas, divisions, batch_rows)
-    with contextlib.closing(in_background(events, ahead=STAGED_AHEAD)) as staged:
+    ahead = STAGED_AHEAD * batch_rows
+    with contextlib.closing(in_background(events, ahead, staged_weight)) as staged:
         write_events(con, staged, summary, logged_pairs)
 
 
@@ -413,6 +416,11 @@ class Rejected:
 
 
 Event = Skipped | StagedRows | Rejected | FileResult
+
+
+def staged_weight(event: object) -> int:
+    """The rows an event carries: what ``in_background``'s look-ahead bound counts."""
+    return event.rows.height if isinstance(event, StagedRows) else 0
 
 
 @dataclass(frozen=True)
@@ -582,35 +590,44 @@ class _Batch:
         self.done = []
 
 
-def in_background(events: Iterator[Event], ahead: int = 1) -> Iterator[Event]:
-    """The items of ``events``, computed in a worker thread at most ``ahead`` items ahead.
+def in_background(events: Iterator[Event], ahead: int = 1,
+                  weight: Callable[[object], int] = lambda item: 1) -> Iterator[Event]:
+    """The items of ``events``, computed in a worker thread at most ``ahead`` ahead, counted
+    by ``weight`` (one per item by default; an item heavier than ``ahead`` goes alone).
 
-    Bounded, so memory holds one or two batches more than a sequential loop. An exception in
-    the worker is raised here, in order; if this side stops early (an exception, or the
-    generator closed), the worker stops after its current item and closes ``events``. The
-    worker runs in a copy of this context, so Prefect's run logger works there too.
+    Bounded, so memory holds one or two batches more than a sequential loop. The ingest
+    weighs items by their rows: a small file's counts, a skip or the end of a night weigh
+    nothing, so while this side runs a night's merges the worker reads on through the next
+    night's small sources instead of stopping at the third of them. An exception in the
+    worker is raised here, in order; if this side stops early (an exception, or the generator
+    closed), the worker stops after its current item and closes ``events``. The worker runs
+    in a copy of this context, so Prefect's run logger works there too.
     """
-    handoff: queue.Queue = queue.Queue(maxsize=ahead)
+    handoff: queue.SimpleQueue = queue.SimpleQueue()
+    room = threading.Condition()
+    waiting = 0  # weight handed over and not yet taken
     stop = threading.Event()
     end = object()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def put(item: object, heft: int) -> bool:
+        nonlocal waiting
+        with room:
+            while waiting and waiting + heft > ahead and not stop.is_set():
+                room.wait(timeout=0.1)
+            if stop.is_set():
+                return False
+            waiting += heft
+        handoff.put((item, heft))
+        return True
 
     def produce() -> None:
         try:
             for event in events:
-                if not put((event, None)):
+                if not put(event, weight(event)):
                     return
-            put((end, None))
+            put(end, 0)
         except BaseException as exc:  # handed over, raised by the consumer
-            put((end, exc))
+            handoff.put((_Raised(exc), 0))
         finally:
             events.close()
 
@@ -619,15 +636,26 @@ def in_background(events: Iterator[Event], ahead: int = 1) -> Iterator[Event]:
     worker.start()
     try:
         while True:
-            item, exc = handoff.get()
+            item, heft = handoff.get()
             if item is end:
-                if exc is not None:
-                    raise exc
                 return
+            if isinstance(item, _Raised):
+                raise item.exc
+            if heft:
+                with room:
+                    waiting -= heft
+                    room.notify()
             yield item
     finally:
         stop.set()
         worker.join()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    """An exception of ``in_background``'s worker, handed to the consumer in order."""
+
+    exc: BaseException
 
 
 def _reject_file(con, delivery: Delivery, sha: str, batch_id: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -237,6 +238,31 @@ def test_in_background_stops_the_worker_when_the_consumer_stops():
     assert [next(staged) for _ in range(3)] == [0, 1, 2]
     staged.close()
     assert closed == [True]
+
+
+def test_in_background_bounds_the_weight_ahead_not_the_items():
+    """Items weigh what they carry (the ingest: rows): weightless ones (a small file's counts)
+    pass the bound, heavy ones wait for room, and one heavier than the bound goes alone."""
+    produced = []
+    items = ["a", "b", "c", "R2", "d", "R1", "e", "R1", "f", "R9", "g"]
+
+    def events():
+        for item in items:
+            produced.append(item)
+            yield item
+
+    def weight(item: str) -> int:
+        return int(item[1:]) if item.startswith("R") else 0
+
+    staged = tasks.in_background(events(), ahead=3, weight=weight)
+    assert next(staged) == "a"
+    deadline = time.monotonic() + 5
+    while len(produced) < 8 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room for a wrong extra step to happen
+    # R2 and R1 fill the room of 3; the second R1 was produced and waits for it
+    assert produced == items[:8]
+    assert list(staged) == items[1:]
 
 
 # --- reading --------------------------------------------------------------------------------
