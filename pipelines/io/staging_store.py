@@ -287,11 +287,16 @@ def reject_duplicates(
     ``main.rejects``: ``sql(candidates)`` selects them, given a relation with the
     (source_file, line) of every row that may be one (``duplicate_candidates``)."""
     flush_incoming(con, incoming)
-    candidates = duplicate_candidates(incoming)  # read by DuckDB's replacement scan
+    candidates = duplicate_candidates(incoming)
     incoming.key_hashes = []
     if not candidates.height:
         return
-    con.execute(f"CREATE OR REPLACE TEMP TABLE duplicates AS {sql('candidates')}")
+    con.register("duplicate_candidates", candidates)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE duplicates AS {sql('duplicate_candidates')}")
+    finally:
+        con.unregister("duplicate_candidates")
     if con.execute("SELECT count(*) FROM duplicates").fetchone()[0]:
         con.execute(
             """

@@ -435,8 +435,8 @@ def test_duplicate_key_sql_on_candidates_finds_what_every_row_finds(candidates):
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('g', 5, 'k', 1), ('f', 9, 'k', 1), "
                 "('f', 3, 'k', 1), ('f', 4, 'k', NULL), ('f', 6, 'k', NULL), ('f', 7, 'j', 1)) "
                 "v(source_file, line, id_number, year)")
-    maybe = pl.DataFrame(candidates, schema={"source_file": pl.Utf8, "line": pl.Int64},  # noqa: F841
-                         orient="row")
+    con.register("maybe", pl.DataFrame(candidates, orient="row",
+                                       schema={"source_file": pl.Utf8, "line": pl.Int64}))
     every = "(SELECT source_file, line FROM t)"
     whole = con.execute(duplicate_key_sql("t", ("id_number", "year"), set(), every)).fetchall()
     only = con.execute(duplicate_key_sql("t", ("id_number", "year"), set(), "maybe")).fetchall()
