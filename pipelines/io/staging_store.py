@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
-from pathlib import Path
 
 import duckdb
 import polars as pl
