@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from importlib import resources
@@ -59,7 +60,8 @@ def connect(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     """Open one DuckDB connection, closed on exit; creates the internal schemas when writable.
 
     With ``ENROL_ENCRYPTION_KEY`` set, the file is attached encrypted (DuckDB's AES-GCM
-    encryption) and made the default catalog, so every caller's SQL runs unchanged.
+    encryption) and made the default catalog, so every caller's SQL runs unchanged; what
+    DuckDB spills to disk is encrypted too (``_open_encrypted``).
     """
     key = os.environ.get(ENCRYPTION_KEY_ENV)
     con = _open_encrypted(path, key, read_only) if key else duckdb.connect(
@@ -82,12 +84,29 @@ def build_memory_limit() -> str:
     return f"{max(int(total * BUILD_MEMORY_SHARE) // 2**20, 1024)}MiB"
 
 
+def spill_path(path: Path) -> Path:
+    """Where DuckDB spills what does not fit in memory, for a connection to ``path``: beside
+    the file, as DuckDB itself places it for a file it opens (``<file>.tmp``)."""
+    return path.with_name(path.name + ".tmp")
+
+
 def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection with ``path`` attached encrypted as the default catalog."""
+    """An in-memory connection with ``path`` attached encrypted as the default catalog.
+
+    DuckDB writes its spill files (a large sort, join or temporary table beyond the memory
+    limit) in plain text unless ``temp_file_encryption`` is on, and an in-memory connection
+    puts them in ``.tmp`` under the working directory: both measured with DuckDB 2.0, ID
+    numbers readable in the files. Spills therefore go beside the warehouse and are encrypted.
+    Encrypting them needs the write crypto even on a read-only connection; where it is missing
+    (no httpfs and mbedtls not allowed), a query that would spill fails instead of writing
+    plain text.
+    """
     con = duckdb.connect()
     try:
         if not read_only:
             _load_write_crypto(con)
+        else:
+            _load_spill_crypto(con)
         options = "ENCRYPTION_KEY '" + key.replace("'", "''") + "'"
         options += ", READ_ONLY" if read_only else ""
         location = str(path).replace("'", "''")
@@ -99,7 +118,47 @@ def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyCon
             f"cannot open the encrypted warehouse {path} with the key in {ENCRYPTION_KEY_ENV} "
             f"(wrong key, or not an encrypted warehouse): {type(error).__name__}"
         ) from None  # DuckDB's message may quote the ATTACH options, key included
+    con.execute(f"SET temp_directory = {sql_literal(spill_path(path))}")
+    con.execute("SET temp_file_encryption = true")
     return con
+
+
+@contextlib.contextmanager
+def scratch_beside(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection for intermediate tables (Splink's), closed on exit, that spills
+    where ``con`` spills and as ``con`` does: encrypted when ``con``'s spills are.
+
+    DuckDB encrypts spill files only while an encrypted database is attached, so an encrypted
+    scratch attaches an empty throwaway file with a random key of its own beside the spills.
+    """
+    (folder, encrypted), = con.execute(  # fetchall: a pending result would block con
+        "SELECT current_setting('temp_directory'), current_setting('temp_file_encryption')"
+    ).fetchall()
+    folder = Path(folder)
+    scratch = duckdb.connect()
+    anchor = folder / f"scratch-{secrets.token_hex(8)}.duckdb"
+    try:
+        scratch.execute(f"SET temp_directory = {sql_literal(folder)}")
+        if encrypted:
+            _load_write_crypto(scratch)
+            folder.mkdir(parents=True, exist_ok=True)
+            scratch.execute(f"ATTACH {sql_literal(anchor)} AS spill_key "
+                            f"(ENCRYPTION_KEY '{secrets.token_hex(32)}')")
+            scratch.execute("SET temp_file_encryption = true")
+        yield scratch
+    finally:
+        scratch.close()
+        for leftover in (anchor, anchor.with_name(anchor.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _load_spill_crypto(con: duckdb.DuckDBPyConnection) -> None:
+    """A read-only connection's crypto for encrypted spill files, where one is available."""
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error:
+        if os.environ.get(UNSAFE_MBEDTLS_ENV) == "1":
+            con.execute("SET force_mbedtls_unsafe = 'true'")
 
 
 def _load_write_crypto(con: duckdb.DuckDBPyConnection) -> None:

@@ -64,3 +64,74 @@ def test_writing_without_openssl_is_refused_unless_allowed_10(tmp_path, monkeypa
         pass
     with pytest.raises(RuntimeError, match="INSTALL httpfs"):
         wh.start_build(tmp_path / "w.duckdb")
+
+
+SPILLED_ID = "330106199001011234"  # a marker the spilled rows carry, searched for in the files
+
+
+def _spill(con: duckdb.DuckDBPyConnection) -> None:
+    """A temporary table three times DuckDB's memory limit: DuckDB must write it to disk."""
+    con.execute("SET memory_limit = '32MB'")
+    con.execute("SET threads = 1")
+    con.execute(f"CREATE TEMP TABLE spilled AS SELECT '{SPILLED_ID}-' || i::VARCHAR AS id_number "
+                "FROM range(3000000) r(i)")
+
+
+def _spill_files(folder: Path) -> list[Path]:
+    return [f for f in folder.glob("*.tmp") if f.stat().st_size] if folder.exists() else []
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_what_duckdb_spills_is_encrypted_and_kept_beside_the_warehouse_10(
+    encrypted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_only: bool
+) -> None:
+    """DuckDB spills in plain text unless told otherwise, and an in-memory connection (how the
+    encrypted file is attached) spills into the working directory."""
+    monkeypatch.chdir(tmp_path)
+    path = encrypted if read_only else tmp_path / "build.duckdb"
+    with wh.connect(path, read_only=read_only) as con:
+        _spill(con)
+        files = _spill_files(wh.spill_path(path))
+        assert files, "nothing was spilled: the test would prove nothing"
+        for file in files:
+            assert SPILLED_ID.encode() not in file.read_bytes(), file
+        assert con.execute("SELECT count(*) FROM spilled").fetchone() == (3_000_000,)
+    assert not (tmp_path / ".tmp").exists()
+
+
+def test_a_read_only_spill_without_crypto_fails_rather_than_write_plain_text_10(
+    encrypted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(wh.UNSAFE_MBEDTLS_ENV, raising=False)
+    try:
+        duckdb.connect().execute("LOAD httpfs")
+        pytest.skip("httpfs is installed here: spills are encrypted with OpenSSL")
+    except duckdb.Error:
+        pass
+    with wh.connect(encrypted, read_only=True) as con, pytest.raises(duckdb.Error, match="httpfs"):
+        _spill(con)
+    for file in _spill_files(wh.spill_path(encrypted)):
+        assert SPILLED_ID.encode() not in file.read_bytes(), file
+
+
+@pytest.mark.parametrize("encrypt", [True, False])
+def test_the_splink_scratch_spills_beside_the_warehouse_and_as_it_does_10(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encrypt: bool
+) -> None:
+    """Identity review runs Splink in an in-memory connection of its own: its spills hold
+    names and ID numbers, so they follow the warehouse's (encrypted when it is)."""
+    monkeypatch.chdir(tmp_path)
+    if not encrypt:
+        monkeypatch.delenv(wh.ENCRYPTION_KEY_ENV, raising=False)
+    else:
+        monkeypatch.setenv(wh.ENCRYPTION_KEY_ENV, KEY)
+        monkeypatch.setenv(wh.UNSAFE_MBEDTLS_ENV, "1")
+    path = tmp_path / "build.duckdb"
+    with wh.connect(path) as con, wh.scratch_beside(con) as scratch:
+        _spill(scratch)
+        files = _spill_files(wh.spill_path(path))
+        assert files, "nothing was spilled: the test would prove nothing"
+        plain = [f for f in files if SPILLED_ID.encode() in f.read_bytes()]
+        assert (plain == []) if encrypt else plain  # plain text only where the warehouse is
+    assert not (tmp_path / ".tmp").exists()
+    assert not list(wh.spill_path(path).glob("scratch-*"))  # the throwaway key file is gone
