@@ -137,6 +137,90 @@ def incoming_table(spec: SourceSpec) -> str:
 # appends in pieces of other sizes leaves partial row groups that the checkpoint at commit
 # rewrites (measured: 5 s CPU per 6M payment rows, and a 70% larger file).
 ROW_GROUP_ROWS = 122_880
+# Key hashes a night keeps in the writer's memory (16 bytes a row: 256 MiB). Beyond it they
+# move to a DuckDB temporary table, which DuckDB keeps within its memory limit and spills to
+# disk past it (encrypted when the warehouse is): a province's first night, ~1 billion
+# payment rows, would otherwise hold ~16 GB of hashes in the writer.
+KEY_HASH_MEMORY_ROWS = 1 << 24
+
+
+@dataclass(eq=False)
+class KeyHashes:
+    """A 64-bit hash of the key of every row a night appends, with the row's file and line:
+    what ``duplicate_candidates`` sorts to find the rows whose key may repeat.
+
+    Files are numbered (``files``) so that a row takes 16 bytes. Up to
+    ``KEY_HASH_MEMORY_ROWS`` rows the hashes stay polars frames (``frames``); past it every
+    frame moves to the temporary table ``table`` and later ones follow it there.
+    """
+
+    table: str
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)  # source_file -> file_no
+    spilled: bool = False  # rows are in ``table`` (and may be in ``frames``)
+
+    def add(self, con: duckdb.DuckDBPyConnection, rows: pl.DataFrame,
+            key: tuple[str, ...]) -> None:
+        # the files of a frame come in runs (rle compares neighbours; unique() hashes them)
+        for name in rows.get_column("source_file").rle().struct.field("value").to_list():
+            self.files.setdefault(name, len(self.files))
+        self.frames.append(rows.select(
+            file_no=pl.col("source_file").replace_strict(self.files, return_dtype=pl.UInt32),
+            line=pl.col("line").cast(pl.UInt32),
+            key_hash=pl.struct(*key).hash(),
+        ))
+        if sum(frame.height for frame in self.frames) > KEY_HASH_MEMORY_ROWS:
+            self._spill(con)
+
+    def _spill(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Move the frames to ``table``, created with an explicit column list (see
+        ``create_incoming`` on DuckDB 2.0 and CTAS inside a transaction)."""
+        if not self.spilled:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {self.table} "
+                        "(file_no UINTEGER, line UINTEGER, key_hash UBIGINT)")
+            self.spilled = True
+        if self.frames:
+            con.register("key_hash_frame", pl.concat(self.frames))
+            try:
+                con.execute(f"INSERT INTO {self.table} SELECT * FROM key_hash_frame")
+            finally:
+                con.unregister("key_hash_frame")
+            self.frames = []
+
+    def discard(self, con: duckdb.DuckDBPyConnection, file: str) -> None:
+        """Forget the rows of ``file`` (found unreadable half-way through)."""
+        if (number := self.files.get(file)) is None:
+            return
+        self.frames = [frame.filter(pl.col("file_no") != number) for frame in self.frames]
+        if self.spilled:
+            con.execute(f"DELETE FROM {self.table} WHERE file_no = ?", [number])
+
+    def repeated(self, con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+        """(source_file, line) of every row whose key hash occurs more than once."""
+        if self.spilled:
+            self._spill(con)
+            rows = con.sql(
+                f"SELECT file_no, line FROM {self.table} WHERE key_hash IN "
+                f"(SELECT key_hash FROM {self.table} GROUP BY key_hash HAVING count(*) > 1)"
+            ).pl()
+        elif self.frames:
+            hashes = pl.concat(self.frames, rechunk=False)
+            # a sort and a look at the neighbour: 0.2 s for 11.7M hashes, where
+            # is_duplicated's hash table took 1.5 s
+            ordered = hashes.get_column("key_hash").sort()
+            repeated = ordered.filter(ordered == ordered.shift(1))
+            rows = hashes.filter(pl.col("key_hash").is_in(repeated.implode()))
+        else:
+            rows = pl.DataFrame(schema={"file_no": pl.UInt32, "line": pl.UInt32})
+        names = pl.DataFrame({"source_file": list(self.files), "file_no": list(self.files.values())},
+                             schema={"source_file": pl.Utf8, "file_no": pl.UInt32})
+        return rows.join(names, on="file_no", how="inner").select(
+            "source_file", pl.col("line").cast(pl.Int64))
+
+    def clear(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self.spilled:
+            con.execute(f"DROP TABLE IF EXISTS {self.table}")
+        self.frames, self.files, self.spilled = [], {}, False
 
 
 @dataclass(eq=False)
@@ -158,8 +242,10 @@ class Incoming:
     night: date
     direct: bool
     pending: list[pl.DataFrame] = field(default_factory=list)  # less than a row group
-    # every appended row's (source_file, line, key hash): duplicate_candidates' input
-    key_hashes: list[pl.DataFrame] = field(default_factory=list)
+    key_hashes: KeyHashes = field(init=False)  # every appended row's: duplicate_candidates'
+
+    def __post_init__(self) -> None:
+        self.key_hashes = KeyHashes(f"temp.key_hashes_{self.spec.name}")
 
     @property
     def table(self) -> str:
@@ -214,10 +300,7 @@ def append_incoming(con: duckdb.DuckDBPyConnection, incoming: Incoming,
     """
     if rows.height:
         incoming.pending.append(rows)
-        incoming.key_hashes.append(rows.select(  # 16 bytes a row
-            pl.col("source_file").cast(pl.Categorical), pl.col("line").cast(pl.UInt32),
-            key_hash=pl.struct(*incoming.spec.key).hash(),
-        ))
+        incoming.key_hashes.add(con, rows, incoming.spec.key)
     waiting = sum(frame.height for frame in incoming.pending)
     if waiting >= ROW_GROUP_ROWS:
         whole = waiting - waiting % ROW_GROUP_ROWS
@@ -249,33 +332,22 @@ def discard_incoming_file(con: duckdb.DuckDBPyConnection, incoming: Incoming, fi
     """Forget the rows staged from a file found unreadable half-way through."""
     incoming.pending = [frame.filter(pl.col("source_file") != file)
                         for frame in incoming.pending]
-    incoming.key_hashes = [frame.filter(pl.col("source_file").cast(pl.Utf8) != file)
-                           for frame in incoming.key_hashes]
+    incoming.key_hashes.discard(con, file)
     con.execute(f"DELETE FROM {incoming.table} WHERE source_file = ? AND {incoming.tonight}",
                 [file])
 
 
-def duplicate_candidates(incoming: Incoming) -> pl.DataFrame:
+def duplicate_candidates(con: duckdb.DuckDBPyConnection, incoming: Incoming) -> pl.DataFrame:
     """(source_file, line) of the night's rows whose key hash occurs more than once.
 
     Every row of a repeated key is among them (equal keys hash alike), and a row outside them
     has a key no other row of the night has: the exact check (``duplicate_key_sql``) needs to
     look at these rows only, and at none on a night without candidates (the usual case). The
-    hashes are computed as the rows are appended, so DuckDB no longer reads every key of the
-    night back from storage to group it (1M persons: 11.7M payment keys, ~3 s of the writer).
+    hashes are computed as the rows are appended (``KeyHashes``), so DuckDB no longer reads
+    every key of the night back from storage to group it (1M persons: 11.7M payment keys,
+    ~3 s of the writer).
     """
-    none = pl.DataFrame(schema={"source_file": pl.Utf8, "line": pl.Int64})
-    if not incoming.key_hashes:
-        return none
-    hashes = pl.concat(incoming.key_hashes, rechunk=False)
-    # a sort and a look at the neighbour: 0.2 s for 11.7M hashes, where is_duplicated's hash
-    # table took 1.5 s
-    ordered = hashes.get_column("key_hash").sort()
-    repeated = ordered.filter(ordered == ordered.shift(1))
-    if repeated.is_empty():
-        return none
-    return hashes.filter(pl.col("key_hash").is_in(repeated.implode())).select(
-        pl.col("source_file").cast(pl.Utf8), pl.col("line").cast(pl.Int64))
+    return incoming.key_hashes.repeated(con)
 
 
 def reject_duplicates(
@@ -286,8 +358,8 @@ def reject_duplicates(
     ``main.rejects``: ``sql(candidates)`` selects them, given a relation with the
     (source_file, line) of every row that may be one (``duplicate_candidates``)."""
     flush_incoming(con, incoming)
-    candidates = duplicate_candidates(incoming)
-    incoming.key_hashes = []
+    candidates = duplicate_candidates(con, incoming)
+    incoming.key_hashes.clear(con)
     if not candidates.height:
         return
     con.register("duplicate_candidates", candidates)
@@ -316,7 +388,8 @@ def reject_duplicates(
 
 def drop_incoming(con: duckdb.DuckDBPyConnection, incoming: Incoming) -> None:
     """Drop the work table, if the night had one (and rows still waiting, if any)."""
-    incoming.pending, incoming.key_hashes = [], []
+    incoming.pending = []
+    incoming.key_hashes.clear(con)
     if not incoming.direct:
         con.execute(f"DROP TABLE IF EXISTS {incoming_table(incoming.spec)}")
 

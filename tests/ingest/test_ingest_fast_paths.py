@@ -127,6 +127,31 @@ def test_in_place_and_work_table_paths_give_identical_tables(inbox, tmp_path, mo
         ("2026-01-02/tax_payment-02.csv", 2, "duplicate_key")]
 
 
+def test_key_hashes_moved_to_duckdb_give_identical_tables(inbox, tmp_path, monkeypatch):
+    """Every night's key hashes past the memory bound (here: all of them) in DuckDB: the same
+    duplicate rejects and staged tables as hashes kept in memory."""
+    _nights(inbox)
+    kept, moved = tmp_path / "kept.duckdb", tmp_path / "moved.duckdb"
+    for build in (kept, moved):
+        load_reference.fn(build, [inbox / "reference"])
+    ingest_deliveries.fn(kept, inbox, 1.0)
+    spilled = []
+    spill = store.KeyHashes._spill
+
+    def spy(self, con):
+        spilled.append(self.table)
+        spill(self, con)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "KEY_HASH_MEMORY_ROWS", 0)
+        patch.setattr(store.KeyHashes, "_spill", spy)
+        ingest_deliveries.fn(moved, inbox, 1.0)
+    assert {"temp.key_hashes_household", "temp.key_hashes_tax_payment"} <= set(spilled)
+    assert _snapshot(kept) == _snapshot(moved)
+    assert _rows(moved, "SELECT count(*) FROM main.rejects WHERE \"check\" = 'duplicate_key'"
+                 ) == [(2,)]
+
+
 def test_late_and_repeated_nights_match_the_work_table_path(inbox, tmp_path, monkeypatch):
     """Runs where staged rows of the night or later exist: both paths, same result."""
     builds = {"auto": tmp_path / "auto.duckdb", "general": tmp_path / "general.duckdb"}
@@ -463,17 +488,44 @@ def _claims_night() -> tuple[duckdb.DuckDBPyConnection, store.Incoming]:
     return con, incoming
 
 
-def test_duplicate_candidates_are_every_row_of_a_repeated_key_across_appends():
+@pytest.mark.parametrize("spill", [False, True], ids=["in memory", "spilled to DuckDB"])
+def test_duplicate_candidates_are_every_row_of_a_repeated_key_across_appends(monkeypatch, spill):
     """Keys hashed as rows are appended: a key repeated in a later part (or batch) makes both
-    rows candidates; unique keys never are; a file discarded half-way leaves none behind."""
+    rows candidates; unique keys never are; a file discarded half-way leaves none behind. The
+    same when the hashes have moved to DuckDB (``KEY_HASH_MEMORY_ROWS``)."""
+    if spill:
+        monkeypatch.setattr(store, "KEY_HASH_MEMORY_ROWS", 2)  # the second append spills
     con, incoming = _claims_night()
     store.append_incoming(con, incoming, _claims_rows("a.csv", [(A, 2025), (B, 2025)]))
     store.append_incoming(con, incoming, _claims_rows("b.csv", [(A, 2024), (A, 2025)]))
-    assert sorted(store.duplicate_candidates(incoming).rows()) == [("a.csv", 2), ("b.csv", 3)]
+    store.append_incoming(con, incoming, _claims_rows("c.csv", [(C, 2025)]))
+    assert incoming.key_hashes.spilled is spill
+    assert sorted(store.duplicate_candidates(con, incoming).rows()) == [
+        ("a.csv", 2), ("b.csv", 3)]
     store.discard_incoming_file(con, incoming, "b.csv")
-    assert store.duplicate_candidates(incoming).height == 0
-    assert store.duplicate_candidates(store.Incoming(SOURCES["claims"], date(2026, 1, 2),
-                                                     direct=False)).height == 0
+    assert store.duplicate_candidates(con, incoming).height == 0
+    assert store.duplicate_candidates(con, store.Incoming(SOURCES["claims"], date(2026, 1, 2),
+                                                          direct=False)).height == 0
+    incoming.key_hashes.clear(con)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone() == (0,)
+
+
+def test_spilled_key_hashes_of_a_large_night_in_one_transaction(monkeypatch):
+    """More than a row group of hashes moved to DuckDB inside the night's transaction (DuckDB
+    2.0 once scanned such a table as empty): the candidates are those kept in memory."""
+    keys = [(make_id("110105", "19900101", f"{i % 1000:03d}"), 1900 + i // 1000)
+            for i in range(300_000)]
+    keys[250_000] = keys[7]  # one key repeated across the two files
+    found = {}
+    for limit in (1 << 30, 100_000):
+        monkeypatch.setattr(store, "KEY_HASH_MEMORY_ROWS", limit)
+        con, incoming = _claims_night()
+        con.begin()
+        store.append_incoming(con, incoming, _claims_rows("a.csv", keys[:200_000]))
+        store.append_incoming(con, incoming, _claims_rows("b.csv", keys[200_000:]))
+        found[incoming.key_hashes.spilled] = sorted(store.duplicate_candidates(con, incoming).rows())
+        con.commit()
+    assert found[True] == found[False] == [("a.csv", 9), ("b.csv", 50_002)]
 
 
 def test_a_night_without_candidates_runs_no_duplicate_query():
@@ -485,7 +537,7 @@ def test_a_night_without_candidates_runs_no_duplicate_query():
 
     store.reject_duplicates(con, incoming, "2026-01-02", never, "repeated")
     assert con.execute(f"SELECT count(*) FROM {incoming.table}").fetchone()[0] == 2
-    assert incoming.key_hashes == []
+    assert incoming.key_hashes.frames == [] and incoming.key_hashes.files == {}
 
 
 def test_small_files_checked_together_keep_their_own_counts_and_rejects(inbox, tmp_path):
