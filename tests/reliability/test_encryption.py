@@ -54,14 +54,19 @@ def test_the_key_opens_it_and_the_copy_aside_publish_works_10(encrypted: Path) -
     assert wh.previous_path(encrypted).exists()
 
 
+def _skip_where_httpfs_loads(because: str) -> None:
+    """These tests are about a server without DuckDB's httpfs (OpenSSL) extension."""
+    try:
+        duckdb.connect().execute("LOAD httpfs")
+    except duckdb.Error:
+        return
+    pytest.skip(f"httpfs is installed here: {because}")
+
+
 def test_writing_without_openssl_is_refused_unless_allowed_10(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv(wh.ENCRYPTION_KEY_ENV, KEY)
     monkeypatch.delenv(wh.UNSAFE_MBEDTLS_ENV, raising=False)
-    try:
-        duckdb.connect().execute("LOAD httpfs")
-        pytest.skip("httpfs is installed here: encrypted writes use OpenSSL")
-    except duckdb.Error:
-        pass
+    _skip_where_httpfs_loads("encrypted writes use OpenSSL")
     with pytest.raises(RuntimeError, match="INSTALL httpfs"):
         wh.start_build(tmp_path / "w.duckdb")
 
@@ -103,11 +108,7 @@ def test_a_read_only_spill_without_crypto_fails_rather_than_write_plain_text_10(
     encrypted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(wh.UNSAFE_MBEDTLS_ENV, raising=False)
-    try:
-        duckdb.connect().execute("LOAD httpfs")
-        pytest.skip("httpfs is installed here: spills are encrypted with OpenSSL")
-    except duckdb.Error:
-        pass
+    _skip_where_httpfs_loads("spills are encrypted with OpenSSL")
     with wh.connect(encrypted, read_only=True) as con, pytest.raises(duckdb.Error, match="httpfs"):
         _spill(con)
     for file in _spill_files(wh.spill_path(encrypted)):
