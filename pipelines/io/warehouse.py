@@ -103,10 +103,7 @@ def _open_encrypted(path: Path, key: str, read_only: bool) -> duckdb.DuckDBPyCon
     """
     con = duckdb.connect()
     try:
-        if not read_only:
-            _load_write_crypto(con)
-        else:
-            _load_spill_crypto(con)
+        _load_write_crypto(con, required=not read_only)
         options = "ENCRYPTION_KEY '" + key.replace("'", "''") + "'"
         options += ", READ_ONLY" if read_only else ""
         location = str(path).replace("'", "''")
@@ -136,7 +133,7 @@ def scratch_beside(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCo
     ).fetchall()
     folder = Path(folder)
     scratch = duckdb.connect()
-    anchor = folder / f"scratch-{secrets.token_hex(8)}.duckdb"
+    anchor = folder / f"scratch-{secrets.token_hex(8)}.duckdb"  # attached only if encrypted
     try:
         scratch.execute(f"SET temp_directory = {sql_literal(folder)}")
         if encrypted:
@@ -152,21 +149,17 @@ def scratch_beside(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyCo
             leftover.unlink(missing_ok=True)
 
 
-def _load_spill_crypto(con: duckdb.DuckDBPyConnection) -> None:
-    """A read-only connection's crypto for encrypted spill files, where one is available."""
-    try:
-        con.execute("LOAD httpfs")
-    except duckdb.Error:
-        if os.environ.get(UNSAFE_MBEDTLS_ENV) == "1":
-            con.execute("SET force_mbedtls_unsafe = 'true'")
+def _load_write_crypto(con: duckdb.DuckDBPyConnection, *, required: bool = True) -> None:
+    """Writing encrypted files needs OpenSSL (httpfs); built-in mbedtls only on request.
 
-
-def _load_write_crypto(con: duckdb.DuckDBPyConnection) -> None:
-    """Writing encrypted files needs OpenSSL (httpfs); built-in mbedtls only on request."""
+    ``required=False`` (a read-only connection, which writes only its spill files): where
+    neither is available nothing is loaded and a spill fails rather than being written."""
     try:
         con.execute("LOAD httpfs")
     except duckdb.Error:
         if os.environ.get(UNSAFE_MBEDTLS_ENV) != "1":
+            if not required:
+                return
             raise RuntimeError(
                 f"{ENCRYPTION_KEY_ENV} is set but DuckDB's httpfs extension (OpenSSL) cannot be "
                 f"loaded: run INSTALL httpfs once on this server, or set {UNSAFE_MBEDTLS_ENV}=1 "
