@@ -4,7 +4,8 @@ discover and ingest deliveries -> person and coverage -> repeat enrolments and f
 -> policy status -> worklists -> describe -> exports and report (aside) -> publish.
 
 Every step works on the build copy of the warehouse (``<warehouse>.building``); only
-``publish`` touches the published file, and only when every step before it succeeded.
+``publish`` touches the published file, and only when every step before it succeeded. The
+run holds ``<warehouse>.lock`` throughout: a second run of the same warehouse stops at once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pipelines.flows.tasks_warehouse import (
     publish_warehouse,
     start_build,
 )
+from pipelines.io.warehouse import run_lock
 from pipelines.settings import Settings
 
 
@@ -52,6 +54,11 @@ def nightly(settings: Settings | None = None) -> dict:
     """Run one night: ingest what is new, rebuild every mart, publish atomically."""
     settings = settings or Settings()
     refuse_unencrypted_shards(settings)
+    with run_lock(settings.warehouse):  # one run per warehouse at a time, or none at all
+        return _build_and_publish(settings)
+
+
+def _build_and_publish(settings: Settings) -> dict:
     as_of: date = settings.run_date()
     recorder = RunRecorder(as_of)
     build: Path = start_build(settings.warehouse)

@@ -9,9 +9,11 @@ the old file (inode) until it reconnects, and a new connection sees the new file
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -30,6 +32,10 @@ BUILD_MEMORY_SHARE = 0.4
 """Share of physical memory DuckDB may hold on a writable (build) connection. DuckDB's own
 default, 80%, is a cache it fills and keeps: at 10M persons the build reached 21 GiB with
 polars' frames beside it. 40% leaves the rest to the polars stages; DuckDB spills beyond it."""
+
+
+class RunInProgress(RuntimeError):
+    """Another run is building the same warehouse; this one stopped before touching anything."""
 
 
 class WarehouseNotPublished(RuntimeError):
@@ -185,6 +191,45 @@ def verify_published(warehouse: Path) -> None:
             f"the published warehouse {warehouse} cannot be opened ({type(error).__name__}); "
             f"nothing was changed: {recovery}"
         ) from None
+
+
+def lock_path(warehouse: Path) -> Path:
+    """The file a run holds locked while it builds and publishes ``warehouse``."""
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+@contextlib.contextmanager
+def run_lock(warehouse: Path) -> Iterator[None]:
+    """Hold ``<warehouse>.lock`` for a whole run: build, publish and exports.
+
+    Two runs of one warehouse must never overlap: the second would discard the first's build
+    file as a killed run's leftover, and the first could then publish the second's half-built
+    copy. A second run raises ``RunInProgress`` before it changes anything. The lock is an
+    ``flock``: the kernel releases it when the holding process ends, killed or not, so a
+    killed run never leaves a stale lock behind (its build file is discarded by the next run,
+    ``start_build``). The file itself stays, holding the last holder's process id and start.
+    """
+    path = lock_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "an unknown process"
+            raise RunInProgress(
+                f"another run is building {warehouse} ({holder}, lock {path}); "
+                "nothing was changed: wait for it to finish, then run again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime())}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
 
 
 def start_build(warehouse: Path) -> Path:

@@ -240,3 +240,36 @@ def test_clock_backwards_and_an_earlier_as_of_publish_deterministically_10(
     runs = _sql(warehouse, "SELECT run_id, as_of, started_at FROM main.run_log ORDER BY run_id")
     assert len(runs) == len({r[0] for r in runs}) == 5  # every run kept, ids distinct
     assert sum(r[0].startswith("2020") for r in runs) == 2, runs  # run ids from the old clock
+
+
+def test_a_second_run_of_the_same_warehouse_is_refused_while_one_runs_10(
+    published, tmp_path
+) -> None:
+    """Without the run lock the second run discarded the first's build file as a killed run's
+    leftover, and the first then went on in (or published) the second's copy (seen in a
+    benchmark: ``Table with name birth does not exist``)."""
+    warehouse = _copy(published, tmp_path)
+    inbox = _inbox(tmp_path, 3)
+    before = (_sha(warehouse), _sha(wh.previous_path(warehouse)))
+    flag = tmp_path / "paused-ingest"
+    first = _start(warehouse, inbox, ENROL_FAULT_PAUSE_AFTER_STAGE=f"ingest:{flag}")
+    deadline = time.monotonic() + 300
+    while not flag.exists():
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the first run never reached ingest"
+        time.sleep(0.1)
+    build = wh.building_path(warehouse)
+    building = _sha(build)  # the first run's build, night 3 ingested
+
+    code, _, err = _run(warehouse, inbox)
+    assert code != 0 and "RunInProgress" in err and str(warehouse) in err, err
+    assert f"pid {first.pid}" in err, err  # names the run that holds the warehouse
+    assert len(err.strip().splitlines()) == 1, err
+    assert _sha(build) == building  # the first run's build is untouched
+    assert (_sha(warehouse), _sha(wh.previous_path(warehouse))) == before
+    assert first.poll() is None  # and the first run goes on
+
+    os.killpg(first.pid, signal.SIGKILL)  # the kernel releases the lock with the process
+    first.wait()
+    _ok(warehouse, inbox)
+    _nothing_lost(warehouse, inbox)
