@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/bench_ingest.py --persons 100000 --inbox /tmp/ingest_bench_100k
 
 The inbox is generated once (outside the repository) and reused. Reported:
-- ``floor``: every delivered file read as text by the fastest reader of its format (polars;
-  GB18030 files decoded by polars in memory), i.e. what no ingest can beat;
+- ``floor``: every delivered file read as text by the faster of polars and DuckDB, per file
+  (``run_benchmarks.measure_floor``'s ``best_s``, GB18030 transcoded first, the generator's
+  broken copies skipped), i.e. what no ingest can beat;
 - ``ingest``: ``load_reference`` + ``ingest_deliveries`` into a fresh DuckDB file, wall and CPU;
 - ``rerun``: the same night again (every file skipped by sha256);
 - precision / recall of ``main.rejects`` against the generator's ``truth/rejects.csv``;
@@ -15,21 +16,17 @@ The inbox is generated once (outside the repository) and reused. Reported:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gzip
 import json
 import resource
 import time
-import zlib
 from pathlib import Path
 
 import duckdb
 import polars as pl
+from run_benchmarks import measure_floor  # this folder, beside this script
 
 from pipelines.flows.tasks_ingest import ingest_deliveries, load_reference
-from pipelines.io.inbox import discover
 from pipelines.synthetic import generate_inbox
-from schemas import SOURCES
 
 
 def _generate(inbox: Path, persons: int, seed: int) -> float:
@@ -38,39 +35,6 @@ def _generate(inbox: Path, persons: int, seed: int) -> float:
     started = time.perf_counter()
     generate_inbox(inbox, persons=persons, seed=seed)
     return time.perf_counter() - started
-
-
-def _floor(inbox: Path) -> tuple[float, int]:
-    """Seconds for polars alone to read every delivery as text, and the rows it read. The
-    generator's broken copies (a cut gzip stream, bytes that are no GB18030) are skipped: the
-    ingest rejects them whole, and no reader gets rows out of them."""
-    started, rows = time.perf_counter(), 0
-    for delivery in discover(inbox, SOURCES):
-        with contextlib.suppress(*UNREADABLE):
-            rows += _read_as_text(delivery.path).height
-    return time.perf_counter() - started, rows
-
-
-# What reading one of the generator's broken copies raises.
-UNREADABLE = (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile,
-              pl.exceptions.PolarsError)
-
-
-def _read_as_text(path: Path) -> pl.DataFrame:
-    name = path.name
-    if name.endswith(".parquet"):
-        return pl.read_parquet(path)
-    if name.endswith(".xlsx"):
-        return pl.read_excel(path, infer_schema_length=0)
-    data = path.read_bytes()
-    if name.endswith(".gz"):
-        data = gzip.decompress(data)
-    try:
-        data.decode("utf-8")
-        encoding = "utf8"
-    except UnicodeDecodeError:
-        encoding = "gb18030"
-    return pl.read_csv(data, infer_schema=False, encoding=encoding)
 
 
 def _timed(fn, *args):
@@ -111,7 +75,8 @@ def main() -> None:
     )
     ingest_peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rerun, rerun_s, _ = _timed(ingest_deliveries.fn, args.build, args.inbox, args.max_reject_rate)
-    floor_s, floor_rows = _floor(args.inbox)  # after the ingest: its peak memory is its own
+    floor = measure_floor(args.inbox)  # after the ingest: its peak memory is its own
+    floor_s, floor_rows = floor["best_s"], floor["rows"]
     precision, recall, ours, truth = _precision_recall(args.build, args.inbox)
     rows = sum(c.rows_read for c in summary.sources.values())
     result = {

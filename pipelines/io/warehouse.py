@@ -237,6 +237,7 @@ def start_build(warehouse: Path) -> Path:
 
     A build file left behind by a killed run is discarded: the published file is the only
     state a run starts from, so the next run picks up exactly where the last good one ended.
+    (A live run's build file is never taken for a leftover: the caller holds ``run_lock``.)
     """
     build = building_path(warehouse)
     for stale in (build, build.with_name(build.name + ".wal")):
