@@ -47,7 +47,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -478,6 +478,12 @@ def _style_of(sheet_xml: str, ref: str) -> int:
     return int(found.group(1))
 
 
+_CREATED = datetime(1980, 1, 1, tzinfo=UTC)
+"""The document's created and modified time: the zip entries' date (``_DOS_DATE``).
+xlsxwriter would stamp the time of writing into ``docProps/core.xml``, and a re-run of a
+night would write every workbook byte for byte different, with the same rows."""
+
+
 @functools.cache
 def _shell(width: int) -> _Shell:
     """Let xlsxwriter write the workbook around a table of ``width`` columns, once a process.
@@ -489,6 +495,7 @@ def _shell(width: int) -> _Shell:
     """
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    book.set_properties({"created": _CREATED})
     sheet = book.add_worksheet(SHEET_NAME)
     title = book.add_format({"bold": True, "font_size": 14})
     head = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})

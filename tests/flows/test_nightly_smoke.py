@@ -106,9 +106,17 @@ def test_rerunning_the_same_night_changes_nothing(published) -> None:
     from pipelines.flows.nightly import nightly
 
     warehouse, summary = published
-    before = _snapshot(warehouse)
+    before, files_before = _snapshot(warehouse), _files(summary["exports"])
     nightly(Settings(inbox=SAMPLE_INBOX, warehouse=warehouse, exports=summary["exports"], as_of=AS_OF))
     after = _snapshot(warehouse)
     assert after.keys() == before.keys()
     changed = [name for name in before if before[name] != after[name]]
     assert changed == []
+    assert files_before and _files(summary["exports"]) == files_before  # the same bytes
+
+
+def _files(exports: Path) -> dict[str, bytes]:
+    """Every worklist file exported, by path under ``exports`` (each run adds its own report,
+    named by its run id)."""
+    return {str(f.relative_to(exports)): f.read_bytes() for f in exports.rglob("*")
+            if f.is_file() and not f.name.startswith("report-")}
