@@ -26,6 +26,10 @@ the repository, reused by later runs). Then:
 
 Results are merged into ``benchmarks/results.json`` (keyed by persons and shards) and the
 table in ``benchmarks/results.md`` is rewritten from it.
+
+``--repeat N`` runs N rounds of floor then flow, alternating, and records the round of median
+flow / floor with every round's figures beside it (the machine's speed moves between runs).
+The work folder keeps the last round's warehouse and profile.
 """
 
 from __future__ import annotations
@@ -510,7 +514,8 @@ def write_markdown(rows: list[dict]) -> None:
             f"{floor['rows']:,} | {floor['floor_s']} | {floor['polars_s']} | "
             f"{floor.get('store_s', '-')} | {run['wall_s']} | {row['over_floor']}x | "
             f"{run['wall_s'] / floor['polars_s']:.1f}x | {run['cpu_s']} | "
-            f"{run['peak_rss_mib'] / 1024:.2f} | {run['server_start_s']} | {_targets(row)} | {_rounds_cell(row)} | "
+            f"{run['peak_rss_mib'] / 1024:.2f} | {run['server_start_s']} | {_targets(row)} | "
+            f"{_rounds_cell(row)} | "
             f"{'pyinstrument on, ' if row.get('profiled') else ''}"
             f"{row['measured_at']} |"
         )
@@ -553,8 +558,8 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="print, do not write results")
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="N",
-        help="N alternating rounds of floor and flow (the floor once with --reuse-floor); "
-             "record the round of median flow / floor, and every round's figures",
+        help="N alternating rounds of floor and flow (with --reuse-floor every round uses the "
+             "kept floor); record the round of median flow / floor, and every round's figures",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--inbox", help=argparse.SUPPRESS)
