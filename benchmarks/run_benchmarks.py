@@ -229,6 +229,11 @@ def measure_floor(inbox: Path) -> dict:
     }
 
 
+def _now() -> str:
+    """When a floor or a round was measured, as the results show it."""
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _floor(inbox: Path, *, reuse: bool) -> dict:
     """The scan floor of ``inbox``: measured now (and kept), or the kept one with ``reuse``."""
     kept = inbox.parent / f"floor-{inbox.name}.json"
@@ -240,7 +245,7 @@ def _floor(inbox: Path, *, reuse: bool) -> dict:
         return floor
     floor = measure_floor(inbox) | {
         "store_s": measure_store_floor(inbox),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured_at": _now(),
     }
     kept.write_text(json.dumps(floor, indent=2))
     return floor
@@ -464,7 +469,7 @@ def _round(floor: dict, flow: dict) -> dict:
         "peak_rss_mib": flow["peak_rss_mib"],
         "over_floor": round(flow["wall_s"] / floor["floor_s"], 2),
         "floor_measured_at": floor.get("measured_at"),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "measured_at": _now(),
     }
 
 
@@ -595,7 +600,7 @@ def main() -> None:
             "generated_s": round(generated_s, 1),
             "floor": floor,
             "flow": flow,
-            "over_floor": round(flow["wall_s"] / floor["floor_s"], 2),
+            "over_floor": rounds[median]["over_floor"],
             "rounds": rounds,
             "profiled": bool(args.profile),
             "measured_at": rounds[median]["measured_at"],
